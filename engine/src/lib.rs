@@ -1,0 +1,18 @@
+//! Sluice: a single-node streaming analytics appliance.
+//!
+//! Data flows down this list of modules; nothing below calls back up
+//! (see `ARCHITECTURE.md`): `log` → `wasm` → `time` → `state` → `shard` →
+//! `job` → `api` → `cli`. `config`, `metrics` and `bundled` are leaves any
+//! module may use.
+
+pub mod api;
+pub mod bundled;
+pub mod cli;
+pub mod config;
+pub mod job;
+pub mod log;
+pub mod metrics;
+pub mod shard;
+pub mod state;
+pub mod time;
+pub mod wasm;

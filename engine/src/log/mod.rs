@@ -1,0 +1,1 @@
+//! `log`: not written yet.

@@ -1,0 +1,1 @@
+//! `time`: not written yet.

@@ -1,0 +1,1 @@
+//! `wasm`: not written yet.
