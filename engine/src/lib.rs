@@ -12,6 +12,7 @@ pub mod config;
 pub mod job;
 pub mod log;
 pub mod metrics;
+pub mod mpack;
 pub mod shard;
 pub mod state;
 pub mod time;

@@ -1,1 +1,3 @@
-//! `job`: not written yet.
+//! Jobs: specs, their validation, and their lifecycle.
+
+pub mod spec;
