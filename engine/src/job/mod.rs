@@ -1,3 +1,4 @@
 //! Jobs: specs, their validation, and their lifecycle.
 
+pub mod plan;
 pub mod spec;
