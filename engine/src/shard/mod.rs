@@ -1,1 +1,456 @@
-//! `shard`: not written yet.
+//! Shards: one OS thread per core, pinned, sharing nothing.
+//!
+//! Partition `p` of every topic belongs to shard `p mod N`. A shard appends
+//! the ingest batches of its partitions (they arrive through a bounded
+//! lock-free queue, one entry per batch), runs the tasks of its partitions,
+//! and checkpoints them. The control plane (`job/`) talks to a shard through
+//! a command channel; the shard reports failures back through an event
+//! channel. A panic inside the loop is caught: the shard reports which jobs
+//! it was running (the control plane restores them from their checkpoints)
+//! and carries on.
+//!
+//! Uses `log/`, `wasm/` (through tasks), `time/`, `state/`.
+
+pub mod output;
+pub mod route;
+pub mod runtime;
+pub mod task;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender};
+use crossbeam::queue::ArrayQueue;
+
+use crate::log::{AppendAck, LogError, PartitionWriter, ProducerSeq, Record, Topic};
+use crate::state::checkpoint::{self, Checkpoint};
+use runtime::{JobRuntime, now_ms};
+use task::Task;
+
+/// How long an idle shard sleeps before looking for work again.
+const IDLE_PARK: Duration = Duration::from_millis(1);
+/// Ingest batches appended per loop turn, so tasks get their turn too.
+const INGEST_PER_TURN: usize = 64;
+
+/// One record of an ingest batch, as ranges of the batch's data.
+#[derive(Debug, Clone)]
+pub struct IngestRecord {
+    pub timestamp: i64,
+    pub key: std::ops::Range<usize>,
+    pub value: std::ops::Range<usize>,
+}
+
+/// The reply to an ingest batch.
+pub type IngestReply = tokio::sync::oneshot::Sender<Result<AppendAck, LogError>>;
+
+/// Records for one partition, to be appended by its shard.
+pub struct IngestBatch {
+    pub topic: Arc<Topic>,
+    pub partition: u32,
+    /// Shared by the batches of one request, one per partition.
+    pub data: Arc<Vec<u8>>,
+    pub records: Vec<IngestRecord>,
+    pub producer: Option<ProducerSeq>,
+    pub reply: IngestReply,
+}
+
+/// Commands from the control plane.
+pub enum Command {
+    /// Start running these tasks of `job`.
+    AddTasks {
+        job: Arc<JobRuntime>,
+        tasks: Vec<Task>,
+    },
+    /// Stop running `job`'s tasks, after a final checkpoint if asked.
+    RemoveJob {
+        job: String,
+        final_checkpoint: bool,
+        reply: Sender<Result<(), String>>,
+    },
+    /// Checkpoint `job` now.
+    Checkpoint {
+        job: String,
+        reply: Sender<Result<(), String>>,
+    },
+    /// Run `f` over `job`'s tasks on this shard (upgrades).
+    WithTasks {
+        job: String,
+        f: Box<dyn FnOnce(&mut [Task]) + Send>,
+    },
+    /// Release ingest writers of a topic about to be deleted.
+    DropWriters { topic: String, reply: Sender<()> },
+    /// Stop the loop for this long (tests of the watchdog: a wedged shard).
+    Hang(Duration),
+    /// Panic inside the loop (tests of shard restarts).
+    Panic,
+}
+
+/// What a shard tells the control plane.
+#[derive(Debug)]
+pub enum Event {
+    /// A task failed and its job must pause (error policy `pause`, or its
+    /// results could not be written).
+    TaskFailed { job: String, error: String },
+    /// The shard panicked while running these jobs; they must be restored.
+    Panicked {
+        shard: u32,
+        jobs: Vec<String>,
+        message: String,
+    },
+}
+
+/// Live figures of a shard.
+#[derive(Default)]
+pub struct ShardStats {
+    /// Bumped every loop turn; the watchdog checks it moves.
+    pub heartbeat: AtomicU64,
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    pub ingested: AtomicU64,
+    pub busy_ns: AtomicU64,
+    pub panics: AtomicU64,
+    pub last_panic: Mutex<String>,
+    /// Set while ingest is held back because a task lags too far.
+    pub backpressured: AtomicBool,
+}
+
+/// The control plane's handle on a shard.
+pub struct ShardHandle {
+    pub id: u32,
+    pub core: Option<usize>,
+    ingest: Arc<ArrayQueue<IngestBatch>>,
+    commands: Sender<Command>,
+    thread: thread::Thread,
+    pub stats: Arc<ShardStats>,
+    join: Mutex<Option<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Settings a shard runs with.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    pub ingest_queue: usize,
+    pub max_lag_records: u64,
+}
+
+impl ShardHandle {
+    /// Starts shard `id`, pinned to `core` if given.
+    pub fn spawn(
+        id: u32,
+        core: Option<usize>,
+        data_dir: std::path::PathBuf,
+        cfg: ShardConfig,
+        events: Sender<Event>,
+    ) -> std::io::Result<ShardHandle> {
+        let ingest = Arc::new(ArrayQueue::new(cfg.ingest_queue.max(1)));
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let stats = Arc::new(ShardStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut shard = Shard {
+            id,
+            data_dir,
+            cfg,
+            ingest: ingest.clone(),
+            commands: rx,
+            events,
+            jobs: Vec::new(),
+            writers: HashMap::new(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+        };
+        let join = thread::Builder::new()
+            .name(format!("sluice-shard-{id}"))
+            .spawn(move || {
+                if let Some(c) = core {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                        tracing::warn!(shard = id, core = c, "could not pin shard thread to its core");
+                    }
+                }
+                shard.run();
+            })?;
+        Ok(ShardHandle {
+            id,
+            core,
+            ingest,
+            commands: tx,
+            thread: join.thread().clone(),
+            stats,
+            join: Mutex::new(Some(join)),
+            stop,
+        })
+    }
+
+    /// Queues an ingest batch; gives it back if the queue is full.
+    pub fn ingest(&self, batch: IngestBatch) -> Result<(), IngestBatch> {
+        let r = self.ingest.push(batch);
+        self.thread.unpark();
+        r
+    }
+
+    /// Ingest batches waiting.
+    pub fn queued(&self) -> usize {
+        self.ingest.len()
+    }
+
+    pub fn command(&self, c: Command) {
+        // The shard outlives every handle user; a closed channel means the
+        // process is shutting down, when commands no longer matter.
+        let _ = self.commands.send(c);
+        self.thread.unpark();
+    }
+
+    /// Stops the thread after its current turn and waits for it.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+        if let Some(j) = self.join.lock().expect("join lock").take() {
+            let _ = j.join();
+        }
+    }
+}
+
+struct JobOnShard {
+    job: Arc<JobRuntime>,
+    tasks: Vec<Task>,
+    next_checkpoint: Instant,
+}
+
+struct Shard {
+    id: u32,
+    data_dir: std::path::PathBuf,
+    cfg: ShardConfig,
+    ingest: Arc<ArrayQueue<IngestBatch>>,
+    commands: Receiver<Command>,
+    events: Sender<Event>,
+    jobs: Vec<JobOnShard>,
+    /// Ingest writers of this shard's source partitions.
+    writers: HashMap<(String, u32), PartitionWriter>,
+    stats: Arc<ShardStats>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shard {
+    fn run(&mut self) {
+        while !self.stop.load(Ordering::Acquire) {
+            let turn = std::panic::catch_unwind(AssertUnwindSafe(|| self.turn()));
+            match turn {
+                Ok(true) => {}
+                Ok(false) => thread::park_timeout(IDLE_PARK),
+                Err(payload) => self.recover_from_panic(payload),
+            }
+        }
+    }
+
+    fn recover_from_panic(&mut self, payload: Box<dyn std::any::Any + Send>) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic".into());
+        let jobs: Vec<String> = self.jobs.drain(..).map(|j| j.job.name().to_owned()).collect();
+        self.writers.clear();
+        self.stats.panics.fetch_add(1, Ordering::Relaxed);
+        *self.stats.last_panic.lock().expect("panic lock") = message.clone();
+        tracing::error!(shard = self.id, %message, ?jobs, "shard panicked; its jobs will be restored from their checkpoints");
+        let _ = self.events.send(Event::Panicked {
+            shard: self.id,
+            jobs,
+            message,
+        });
+    }
+
+    /// One turn of the loop; true if there was work.
+    fn turn(&mut self) -> bool {
+        self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let mut work = self.handle_commands();
+        work |= self.append_ingest();
+        let mut i = 0;
+        while i < self.jobs.len() {
+            match self.run_job(i) {
+                Ok(w) => {
+                    work |= w;
+                    i += 1;
+                }
+                Err(error) => {
+                    let j = self.jobs.remove(i);
+                    tracing::error!(shard = self.id, job = j.job.name(), %error, "job stopped on this shard");
+                    let _ = self.events.send(Event::TaskFailed {
+                        job: j.job.name().to_owned(),
+                        error,
+                    });
+                }
+            }
+        }
+        if work {
+            self.stats
+                .busy_ns
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        work
+    }
+
+    fn handle_commands(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(c) = self.commands.try_recv() {
+            any = true;
+            match c {
+                Command::AddTasks { job, tasks } => {
+                    let slot = self.jobs.iter_mut().find(|j| j.job.name() == job.name());
+                    match slot {
+                        Some(j) => j.tasks.extend(tasks),
+                        None => self.jobs.push(JobOnShard {
+                            // Check point at once: a fresh job's start is durable
+                            // before it writes anything.
+                            next_checkpoint: Instant::now(),
+                            job,
+                            tasks,
+                        }),
+                    }
+                }
+                Command::RemoveJob {
+                    job,
+                    final_checkpoint,
+                    reply,
+                } => {
+                    let r = match self.jobs.iter().position(|j| j.job.name() == job) {
+                        None => Ok(()),
+                        Some(i) => {
+                            let r = if final_checkpoint { self.checkpoint(i) } else { Ok(()) };
+                            self.jobs.remove(i);
+                            r
+                        }
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::Checkpoint { job, reply } => {
+                    let r = match self.jobs.iter().position(|j| j.job.name() == job) {
+                        None => Ok(()),
+                        Some(i) => self.checkpoint(i),
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::WithTasks { job, f } => {
+                    if let Some(j) = self.jobs.iter_mut().find(|j| j.job.name() == job) {
+                        f(&mut j.tasks);
+                    }
+                }
+                Command::DropWriters { topic, reply } => {
+                    self.writers.retain(|(t, _), _| *t != topic);
+                    let _ = reply.send(());
+                }
+                Command::Hang(d) => thread::sleep(d),
+                Command::Panic => panic!("panic requested by command (shard {})", self.id),
+            }
+        }
+        any
+    }
+
+    /// Appends queued ingest batches, unless a task lags too far behind.
+    fn append_ingest(&mut self) -> bool {
+        let lagging = self
+            .jobs
+            .iter()
+            .flat_map(|j| &j.tasks)
+            .any(|t| t.lag() > self.cfg.max_lag_records);
+        self.stats.backpressured.store(lagging, Ordering::Relaxed);
+        if lagging {
+            return false;
+        }
+        let mut n = 0;
+        while n < INGEST_PER_TURN {
+            let Some(b) = self.ingest.pop() else { break };
+            n += 1;
+            let result = self.append_one(&b);
+            if let Ok(ack) = &result {
+                self.stats.ingested.fetch_add(u64::from(ack.count), Ordering::Relaxed);
+            }
+            let _ = b.reply.send(result);
+        }
+        n > 0
+    }
+
+    fn append_one(&mut self, b: &IngestBatch) -> Result<AppendAck, LogError> {
+        let key = (b.topic.name().to_owned(), b.partition);
+        let writer = match self.writers.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(b.topic.partition(b.partition).writer()?)
+            }
+        };
+        let records: Vec<Record<'_>> = b
+            .records
+            .iter()
+            .map(|r| Record {
+                timestamp: r.timestamp,
+                key: &b.data[r.key.clone()],
+                value: &b.data[r.value.clone()],
+                headers: &[],
+            })
+            .collect();
+        writer.append(&records, b.producer)
+    }
+
+    /// Polls every task of job `i`; checkpoints it when due.
+    fn run_job(&mut self, i: usize) -> Result<bool, String> {
+        let j = &mut self.jobs[i];
+        let mut work = false;
+        for t in &mut j.tasks {
+            let polled = t.poll().map_err(|e| e.to_string())?;
+            if polled.records_in > 0 || polled.records_out > 0 {
+                work = true;
+                let s = &j.job.stats;
+                s.records_in.fetch_add(polled.records_in as u64, Ordering::Relaxed);
+                s.records_out.fetch_add(polled.records_out as u64, Ordering::Relaxed);
+                self.stats.records_in.fetch_add(polled.records_in as u64, Ordering::Relaxed);
+                self.stats.records_out.fetch_add(polled.records_out as u64, Ordering::Relaxed);
+            }
+            let info = &j.job.tasks[t.stage][t.partition as usize];
+            info.lag.store(t.lag(), Ordering::Relaxed);
+            info.watermark.store(t.input_watermark(), Ordering::Relaxed);
+            info.records_in.store(t.records_in, Ordering::Relaxed);
+        }
+        if Instant::now() >= j.next_checkpoint {
+            self.checkpoint(i)?;
+        }
+        Ok(work)
+    }
+
+    /// Makes job `i`'s outputs durable, snapshots its tasks, writes the file.
+    fn checkpoint(&mut self, i: usize) -> Result<(), String> {
+        let started = Instant::now();
+        let j = &mut self.jobs[i];
+        let interval = Duration::from_millis(j.job.spec.checkpoint_interval_ms);
+        j.next_checkpoint = started + interval;
+        let mut tasks = Vec::with_capacity(j.tasks.len());
+        for t in &mut j.tasks {
+            t.sync_outputs().map_err(|e| format!("checkpoint: {e}"))?;
+            tasks.push(t.checkpoint_state().map_err(|e| format!("checkpoint: {e}"))?);
+        }
+        // The inputs the checkpoint has consumed must survive a power cut too.
+        for ((topic, _), w) in self.writers.iter_mut() {
+            if j.job.spec.sources.iter().any(|s| &s.topic == topic) {
+                w.sync().map_err(|e| format!("checkpoint: {e}"))?;
+            }
+        }
+        let c = Checkpoint {
+            job: j.job.name().to_owned(),
+            shard: self.id,
+            id: j.job.take_checkpoint_id(),
+            created_ms: now_ms(),
+            tasks,
+        };
+        let (_, bytes) = checkpoint::write(&self.data_dir, &c).map_err(|e| e.to_string())?;
+        let s = &j.job.stats;
+        s.checkpoints.fetch_add(1, Ordering::Relaxed);
+        s.last_checkpoint_ms.store(c.created_ms, Ordering::Relaxed);
+        s.last_checkpoint_us
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        s.last_checkpoint_bytes.store(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}

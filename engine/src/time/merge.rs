@@ -85,6 +85,12 @@ impl<T> Merge<T> {
     /// The next item in `(tag, stream, arrival)` order, if no stream can still
     /// deliver one that sorts before it.
     pub fn pop(&mut self) -> Option<(usize, i64, T)> {
+        self.pop_if(|_| true)
+    }
+
+    /// Like [`Merge::pop`], but leaves the item in place unless `accept` says
+    /// yes (the caller has no room for it now).
+    pub fn pop_if(&mut self, accept: impl FnOnce(&T) -> bool) -> Option<(usize, i64, T)> {
         let (best, tag) = self
             .streams
             .iter()
@@ -96,7 +102,7 @@ impl<T> Merge<T> {
             // could still deliver something at its promise.
             i != best && s.queue.is_empty() && (s.low < tag || (s.low == tag && i < best))
         });
-        if blocked {
+        if blocked || !accept(&self.streams[best].queue.front().expect("front exists").1) {
             return None;
         }
         let (t, item) = self.streams[best].queue.pop_front().expect("front exists");
