@@ -241,6 +241,51 @@ pub fn get<'a, S: AsRef<str>>(value: &'a [u8], path: &[S]) -> Option<Scalar<'a>>
     }
 }
 
+/// The byte ranges of the items of a top-level array, or `None` if `bytes`
+/// is not exactly one well-formed array.
+pub fn array_items(bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut c = Cur { buf: bytes, pos: 0 };
+    let Head::Array(n) = read_head(&mut c)? else {
+        return None;
+    };
+    // Each item takes at least one byte: bound the allocation by the input.
+    let mut out = Vec::with_capacity(n.min(bytes.len()));
+    for _ in 0..n {
+        let start = c.pos;
+        if !skip(&mut c, 1) {
+            return None;
+        }
+        out.push(start..c.pos);
+    }
+    (c.pos == bytes.len()).then_some(out)
+}
+
+/// The string keys and value byte ranges of a map, or `None` if `bytes` is
+/// not exactly one well-formed map with string keys.
+pub fn map_fields(bytes: &[u8]) -> Option<Vec<(&str, std::ops::Range<usize>)>> {
+    let mut c = Cur { buf: bytes, pos: 0 };
+    let Head::Map(n) = read_head(&mut c)? else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(n.min(bytes.len() / 2));
+    for _ in 0..n {
+        let Head::Scalar(Scalar::Str(k)) = read_head(&mut c)? else {
+            return None;
+        };
+        let start = c.pos;
+        if !skip(&mut c, 1) {
+            return None;
+        }
+        out.push((k, start..c.pos));
+    }
+    (c.pos == bytes.len()).then_some(out)
+}
+
+/// Reads one value as a scalar (containers as [`Scalar::Raw`]).
+pub fn scalar(bytes: &[u8]) -> Option<Scalar<'_>> {
+    get::<&str>(bytes, &[])
+}
+
 /// True if `value` is exactly one well-formed MessagePack value.
 pub fn is_well_formed(value: &[u8]) -> bool {
     let mut c = Cur { buf: value, pos: 0 };
@@ -307,6 +352,18 @@ mod tests {
         assert!(Scalar::Str("payer-7").write_key(&mut out));
         assert_eq!(out, b"payer-7");
         assert!(!Scalar::Float(1.0).write_key(&mut out));
+    }
+
+    #[test]
+    fn arrays_and_maps_split_into_ranges() {
+        let v = mp(&json!([{"key": "a", "value": {"x": 1}}, 7]));
+        let items = array_items(&v).unwrap();
+        assert_eq!(items.len(), 2);
+        let fields = map_fields(&v[items[0].clone()]).unwrap();
+        assert_eq!(fields[0].0, "key");
+        assert_eq!(scalar(&v[items[1].clone()]), Some(Scalar::Uint(7)));
+        assert!(array_items(&v[..v.len() - 1]).is_none());
+        assert!(map_fields(&mp(&json!([1]))).is_none());
     }
 
     #[test]

@@ -131,6 +131,8 @@ pub struct Engine {
     round_robin: AtomicU64,
     stopping: AtomicBool,
     pub started: Instant,
+    /// Per shard: the heartbeat last seen and when it last moved.
+    heartbeats: Mutex<Vec<(u64, Instant)>>,
 }
 
 fn fsync_of(s: &str) -> Result<FsyncPolicy, EngineError> {
@@ -191,6 +193,7 @@ impl Engine {
             round_robin: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             started: Instant::now(),
+            heartbeats: Mutex::new(Vec::new()),
         });
         spawn_event_loop(&engine, events_rx);
         engine.recover()?;
@@ -1019,18 +1022,68 @@ fn spawn_event_loop(engine: &Arc<Engine>, rx: crossbeam::channel::Receiver<Event
     });
 }
 
-/// Retention every 10 s.
+/// Once a second: job rates and shard heartbeats; every 10 s: retention.
 fn spawn_sampler(engine: &Arc<Engine>) {
     let me = Arc::downgrade(engine);
-    let _ = std::thread::Builder::new().name("sluice-maintenance".into()).spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(10));
-        let Some(engine) = me.upgrade() else { return };
-        if engine.is_stopping() {
-            return;
-        }
-        if let Err(e) = engine.log.enforce_retention(now_ms()) {
-            tracing::warn!(error = %e, "retention");
+    let _ = std::thread::Builder::new().name("sluice-maintenance".into()).spawn(move || {
+        let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut tick = 0u64;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            tick += 1;
+            let Some(engine) = me.upgrade() else { return };
+            if engine.is_stopping() {
+                return;
+            }
+            engine.sample_heartbeats();
+            for (spec, _, rt, _) in engine.jobs() {
+                let Some(rt) = rt else { continue };
+                let now = (
+                    rt.stats.records_in.load(Ordering::Relaxed),
+                    rt.stats.records_out.load(Ordering::Relaxed),
+                );
+                let before = last.insert(spec.name.clone(), now).unwrap_or(now);
+                rt.stats.rate_in.store((now.0.saturating_sub(before.0) as f64).to_bits(), Ordering::Relaxed);
+                rt.stats.rate_out.store((now.1.saturating_sub(before.1) as f64).to_bits(), Ordering::Relaxed);
+            }
+            if tick % 10 == 0 {
+                if let Err(e) = engine.log.enforce_retention(now_ms()) {
+                    tracing::warn!(error = %e, "retention");
+                }
+            }
         }
     });
+}
+
+impl Engine {
+    fn sample_heartbeats(&self) {
+        let mut hb = self.heartbeats.lock().expect("heartbeat lock");
+        let now = Instant::now();
+        if hb.len() != self.shards.len() {
+            *hb = self.shards.iter().map(|s| (s.stats.heartbeat.load(Ordering::Relaxed), now)).collect();
+            return;
+        }
+        for (s, slot) in self.shards.iter().zip(hb.iter_mut()) {
+            let v = s.stats.heartbeat.load(Ordering::Relaxed);
+            if v != slot.0 {
+                *slot = (v, now);
+            }
+        }
+    }
+
+    /// Per shard: whether its loop has turned within `stall` (a shard inside
+    /// a long plugin call does not turn; the call deadline bounds that).
+    pub fn shards_alive(&self, stall: Duration) -> Vec<bool> {
+        let hb = self.heartbeats.lock().expect("heartbeat lock");
+        if hb.len() != self.shards.len() {
+            return vec![true; self.shards.len()];
+        }
+        hb.iter().map(|(_, t)| t.elapsed() < stall).collect()
+    }
+
+    /// The stall after which a shard counts as wedged.
+    pub fn stall_limit(&self) -> Duration {
+        Duration::from_millis(self.config().wasm.call_deadline_ms.saturating_mul(2)).max(Duration::from_secs(5))
+    }
 }
 

@@ -30,6 +30,9 @@ pub struct JobStats {
     pub last_checkpoint_ms: AtomicI64,
     pub last_checkpoint_us: AtomicU64,
     pub last_checkpoint_bytes: AtomicU64,
+    /// Records per second in and out over the last sampling second (f64 bits).
+    pub rate_in: AtomicU64,
+    pub rate_out: AtomicU64,
 }
 
 /// Live figures of one task, for the API and metrics.
