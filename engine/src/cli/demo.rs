@@ -88,7 +88,7 @@ fn sources(rate: u64, secs: u64) -> Result<(Vec<(&'static str, Source)>, Vec<slu
     let mid = base + 5_000;
     let rides = RidesGenerator::new(RidesConfig {
         scenario: scenario(2, 36, 0.5),
-        hot_spots: vec![HotSpot::around(mid, 7, 60_000, 0.5)],
+        hot_spots: vec![HotSpot { cell: 7, from_ms: mid, to_ms: mid + 60_000, share: 0.5 }],
         ..RidesConfig::default()
     })?;
     let shop = ShopGenerator::new(ShopConfig {
