@@ -479,3 +479,15 @@ pub(crate) fn rebuild_producers(
     }
     Ok(state)
 }
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("topic", &self.topic)
+            .field("id", &self.id)
+            .field("start", &self.start_offset())
+            .field("end", &self.end_offset())
+            .field("durable", &self.durable_offset())
+            .finish_non_exhaustive()
+    }
+}

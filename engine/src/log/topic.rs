@@ -138,3 +138,12 @@ impl Topic {
         })
     }
 }
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("config", &self.config)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
