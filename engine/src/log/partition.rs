@@ -1,0 +1,493 @@
+//! A partition: its ordered segments, its published offsets (start, end, durable) and its
+//! recovery on open. Shared by one [`PartitionWriter`](super::PartitionWriter) and any
+//! number of [`PartitionReader`](super::PartitionReader)s on any threads.
+//!
+//! Invariants: `segments` is never empty and ordered by base; the last one is the active
+//! segment, the only one written to; every offset in `[start_offset, end_offset)` is in a
+//! segment and readable (or reported as damaged); `durable_offset <= end_offset`, and every
+//! record below it has been fdatasynced.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::config::TopicConfig;
+use super::error::LogError;
+use super::fsio;
+use super::index;
+use super::producer::Producers;
+use super::segment::{self, Damage, Scan, Segment, Stop};
+use super::Shared;
+
+/// Writer-only state, behind a mutex that only the partition's single writer (and
+/// truncation, which is a writer operation) takes, once per batch.
+#[derive(Default)]
+pub(crate) struct WriteState {
+    pub buf: Vec<u8>,
+    pub producers: Producers,
+    /// Bytes of the active segment file reserved with `fallocate`.
+    pub allocated: u64,
+}
+
+#[derive(Default)]
+struct DurableState {
+    offset: u64,
+    failed: Option<String>,
+}
+
+/// Damage found in a sealed segment when the log was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamageReport {
+    /// The segment file.
+    pub file: PathBuf,
+    /// Where, and what failed.
+    pub damage: Damage,
+}
+
+/// One partition of a topic.
+pub struct Partition {
+    pub(crate) topic: String,
+    pub(crate) id: u32,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: TopicConfig,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    start: AtomicU64,
+    end: AtomicU64,
+    size: AtomicU64,
+    durable: Mutex<DurableState>,
+    durable_cv: Condvar,
+    durable_tx: watch::Sender<u64>,
+    pub(crate) writer_alive: AtomicBool,
+    pub(crate) write: Mutex<WriteState>,
+    sync_lock: Mutex<()>,
+    pub(crate) sync_queued: AtomicBool,
+    pub(crate) deleted: AtomicBool,
+    /// Bumped by truncation; readers drop cached positions when it changes.
+    pub(crate) generation: AtomicU64,
+    damage: Vec<DamageReport>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a log lock leaves no half-updated invariant that matters more
+    // than staying available: state is re-validated from disk on the next open.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Partition {
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition index.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The oldest offset still held (older ones were removed by retention).
+    pub fn start_offset(&self) -> u64 {
+        self.start.load(Ordering::Acquire)
+    }
+
+    /// The next offset to be written; every offset below it (and at or past
+    /// `start_offset`) is readable.
+    #[inline]
+    pub fn end_offset(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+
+    /// Every offset below this has been fdatasynced.
+    pub fn durable_offset(&self) -> u64 {
+        lock(&self.durable).offset
+    }
+
+    /// Bytes of records held.
+    pub fn size_bytes(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Damage found in sealed segments when the log was opened; reads of those offsets
+    /// fail with `LogError::Corrupt`.
+    pub fn damage(&self) -> &[DamageReport] {
+        &self.damage
+    }
+
+    /// The exclusive writer. Fails with `WriterBusy` while another one is alive.
+    pub fn writer(self: &Arc<Self>) -> Result<super::PartitionWriter, LogError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(LogError::TopicDeleted(self.topic.clone()));
+        }
+        if self.writer_alive.swap(true, Ordering::AcqRel) {
+            return Err(LogError::WriterBusy {
+                topic: self.topic.clone(),
+                partition: self.id,
+            });
+        }
+        Ok(super::PartitionWriter::new(self.clone()))
+    }
+
+    /// A new reader (cheap; any thread).
+    pub fn reader(self: &Arc<Self>) -> super::PartitionReader {
+        super::PartitionReader::new(self.clone())
+    }
+
+    /// Blocks until `durable_offset() >= offset_exclusive` or the timeout passes; true if
+    /// durable. Also false at once if an fsync of this partition failed.
+    pub fn wait_durable(&self, offset_exclusive: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = lock(&self.durable);
+        loop {
+            if st.offset >= offset_exclusive {
+                return true;
+            }
+            let now = Instant::now();
+            if st.failed.is_some() || now >= deadline {
+                return false;
+            }
+            st = match self.durable_cv.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// A watch of `durable_offset()`, for async code. The value can go down only through
+    /// `PartitionWriter::truncate`.
+    pub fn durable_watch(&self) -> watch::Receiver<u64> {
+        self.durable_tx.subscribe()
+    }
+
+    pub(crate) fn set_end(&self, end: u64) {
+        self.end.store(end, Ordering::Release);
+    }
+    pub(crate) fn set_start(&self, start: u64) {
+        self.start.store(start, Ordering::Release);
+    }
+    pub(crate) fn add_size(&self, n: u64) {
+        self.size.fetch_add(n, Ordering::AcqRel);
+    }
+    pub(crate) fn sub_size(&self, n: u64) {
+        self.size.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    pub(crate) fn active(&self) -> Arc<Segment> {
+        let segs = self.segments.read().unwrap_or_else(|p| p.into_inner());
+        segs.last().cloned().expect("a partition always has a segment")
+    }
+
+    pub(crate) fn sync_failure(&self) -> Option<String> {
+        lock(&self.durable).failed.clone()
+    }
+
+    /// Publishes `offset` as durable (never lowering it, except via `reset_durable`).
+    pub(crate) fn publish_durable(&self, offset: u64) {
+        let mut st = lock(&self.durable);
+        if offset > st.offset {
+            st.offset = offset;
+            drop(st);
+            self.durable_tx.send_replace(offset);
+            self.durable_cv.notify_all();
+        }
+    }
+
+    /// Sets the durable offset after truncation made `offset` the durable end.
+    pub(crate) fn reset_durable(&self, offset: u64) {
+        lock(&self.durable).offset = offset;
+        self.durable_tx.send_replace(offset);
+        self.durable_cv.notify_all();
+    }
+
+    pub(crate) fn sync_guard(&self) -> MutexGuard<'_, ()> {
+        lock(&self.sync_lock)
+    }
+
+    /// fdatasyncs the active segment and publishes the end offset seen before it as durable.
+    /// Called by the syncer, `PartitionWriter::sync` and shutdown. Sealed segments were
+    /// synced when they were sealed.
+    pub(crate) fn flush(&self) -> Result<(), LogError> {
+        let _g = self.sync_guard();
+        let end = self.end_offset();
+        if end <= self.durable_offset() || self.deleted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let active = self.active();
+        if let Err(e) = active.file.sync_data() {
+            let err = LogError::io("fdatasync", &active.path, e);
+            let mut st = lock(&self.durable);
+            st.failed = Some(err.to_string());
+            drop(st);
+            self.durable_cv.notify_all();
+            return Err(err);
+        }
+        self.publish_durable(end);
+        Ok(())
+    }
+
+    /// Creates the directory and first segment of a new partition.
+    pub(crate) fn create(
+        dir: PathBuf,
+        config: TopicConfig,
+        id: u32,
+        shared: Arc<Shared>,
+    ) -> Result<Partition, LogError> {
+        fs::create_dir_all(&dir).map_err(|e| LogError::io("create directory", &dir, e))?;
+        let seg = Segment::create(&dir, 0)?;
+        fsio::fsync_dir(&dir)?;
+        Ok(Self::assemble(
+            dir,
+            config,
+            id,
+            shared,
+            vec![Arc::new(seg)],
+            Producers::default(),
+            Vec::new(),
+        ))
+    }
+
+    fn assemble(
+        dir: PathBuf,
+        config: TopicConfig,
+        id: u32,
+        shared: Arc<Shared>,
+        segments: Vec<Arc<Segment>>,
+        producers: Producers,
+        damage: Vec<DamageReport>,
+    ) -> Partition {
+        let start = segments.first().map_or(0, |s| s.base);
+        let end = segments.last().map_or(0, |s| s.next_offset());
+        let size: u64 = segments.iter().map(|s| s.written()).sum();
+        let allocated = segments.last().map_or(0, |s| s.written());
+        shared.used.fetch_add(size, Ordering::AcqRel);
+        let (durable_tx, _) = watch::channel(end);
+        Partition {
+            topic: config.name.clone(),
+            id,
+            dir,
+            config,
+            shared,
+            segments: RwLock::new(segments),
+            start: AtomicU64::new(start),
+            end: AtomicU64::new(end),
+            size: AtomicU64::new(size),
+            durable: Mutex::new(DurableState {
+                offset: end,
+                failed: None,
+            }),
+            durable_cv: Condvar::new(),
+            durable_tx,
+            writer_alive: AtomicBool::new(false),
+            write: Mutex::new(WriteState {
+                buf: Vec::new(),
+                producers,
+                allocated,
+            }),
+            sync_lock: Mutex::new(()),
+            sync_queued: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            damage,
+        }
+    }
+
+    /// Opens an existing partition directory, recovering it: loads or rebuilds the indexes of
+    /// sealed segments, scans the active segment and cuts a torn or corrupt tail, and
+    /// rebuilds the producer state.
+    pub(crate) fn open(
+        dir: PathBuf,
+        config: TopicConfig,
+        id: u32,
+        shared: Arc<Shared>,
+    ) -> Result<Partition, LogError> {
+        let bases = list_segments(&dir)?;
+        if bases.is_empty() {
+            return Self::create(dir, config, id, shared);
+        }
+        let mut segments = Vec::with_capacity(bases.len());
+        let mut damage = Vec::new();
+        for (i, &base) in bases[..bases.len() - 1].iter().enumerate() {
+            let (seg, dmg) = open_sealed(&dir, base, bases[i + 1])?;
+            if let Some(d) = dmg {
+                tracing::error!(file = %seg.path.display(), position = d.position, offset = d.offset,
+                    reason = %d.reason, "log recovery: damaged sealed segment; its records from this offset are not served");
+                damage.push(DamageReport {
+                    file: seg.path.clone(),
+                    damage: d,
+                });
+            }
+            segments.push(Arc::new(seg));
+        }
+        let last = bases[bases.len() - 1];
+        let mut tags = Vec::new();
+        let active = open_active(&dir, last, |t, o| tags.push((t, o)))?;
+        let mut producers = rebuild_producers(&dir, &segments, last)?;
+        for (t, o) in tags {
+            producers.record(t, o);
+        }
+        segments.push(Arc::new(active));
+        fsio::fsync_dir(&dir)?;
+        Ok(Self::assemble(
+            dir, config, id, shared, segments, producers, damage,
+        ))
+    }
+}
+
+/// Bases of the `*.log` files in `dir`, ascending; removes leftover temp files and index or
+/// snapshot files without a segment.
+fn list_segments(dir: &Path) -> Result<Vec<u64>, LogError> {
+    let rd = fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
+    let mut bases = Vec::new();
+    let mut others = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| LogError::io("list directory", dir, e))?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            let _ = fs::remove_file(ent.path());
+            continue;
+        }
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<u64>() else {
+            continue;
+        };
+        match ext {
+            "log" => bases.push(base),
+            "index" | "timeindex" | "producers" => others.push((base, ent.path())),
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in others {
+        if bases.binary_search(&base).is_err() {
+            let _ = fs::remove_file(path);
+        }
+    }
+    Ok(bases)
+}
+
+fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<(Segment, Option<Damage>), LogError> {
+    let path = segment::log_path(dir, base);
+    let file = Segment::open_file(&path)?;
+    let len = file
+        .metadata()
+        .map_err(|e| LogError::io("stat segment", &path, e))?
+        .len();
+    let (ip, tp) = (segment::index_path(dir, base), segment::time_path(dir, base));
+    match index::load_sealed(&ip, &tp, base, len) {
+        Ok(s) if s.next_offset == next_base => {
+            let seg = Segment::from_parts(base, path, file, len, s.next_offset, s.index, None, true);
+            return Ok((seg, None));
+        }
+        Ok(_) => tracing::warn!(file = %ip.display(), "log recovery: index disagrees with the next segment; rebuilding"),
+        Err(why) => tracing::warn!(file = %ip.display(), %why, "log recovery: rebuilding segment index"),
+    }
+    let scan = segment::scan(&file, &path, base, next_base, |_, _| {})?;
+    let damage = match (&scan.stop, scan.next_offset == next_base) {
+        (_, true) => None,
+        (Stop::Bad(why), false) => Some(why.to_string()),
+        (Stop::Torn, false) => Some("frame runs past the end of the file".to_string()),
+        (Stop::Clean, false) => Some(format!(
+            "records end at offset {} but the next segment starts at {next_base}",
+            scan.next_offset
+        )),
+    }
+    .map(|reason| Damage {
+        position: scan.valid_len,
+        offset: scan.next_offset,
+        reason,
+    });
+    if damage.is_none() {
+        if scan.valid_len < scan.file_len {
+            // Unused preallocation left by a crash between sealing steps.
+            file.set_len(scan.valid_len)
+                .map_err(|e| LogError::io("truncate segment", &path, e))?;
+            file.sync_all().map_err(|e| LogError::io("fsync", &path, e))?;
+        }
+        index::write_sealed(&ip, &tp, base, scan.next_offset, scan.valid_len, &scan.index)?;
+    }
+    let Scan {
+        valid_len,
+        next_offset,
+        index,
+        ..
+    } = scan;
+    let seg = Segment::from_parts(base, path, file, valid_len, next_offset, index, damage.clone(), true);
+    Ok((seg, damage))
+}
+
+fn open_active(
+    dir: &Path,
+    base: u64,
+    on_tag: impl FnMut(super::codec::ProducerTag, u64),
+) -> Result<Segment, LogError> {
+    let path = segment::log_path(dir, base);
+    let file = Segment::open_file(&path)?;
+    let scan = segment::scan(&file, &path, base, u64::MAX, on_tag)?;
+    if scan.stop != Stop::Clean {
+        tracing::warn!(file = %path.display(), position = scan.valid_len, offset = scan.next_offset,
+            stop = ?scan.stop, "log recovery: cutting a torn or corrupt tail");
+    }
+    // Zero everything past the last valid record, so that stale bytes of an unacknowledged
+    // write can never line up with a later record and be taken for data.
+    fsio::zero_range(&file, &path, scan.valid_len, scan.file_len)?;
+    file.sync_all().map_err(|e| LogError::io("fsync", &path, e))?;
+    // The active segment keeps no index files; stale ones (from before a truncation) go.
+    let _ = fs::remove_file(segment::index_path(dir, base));
+    let _ = fs::remove_file(segment::time_path(dir, base));
+    Ok(Segment::from_parts(
+        base,
+        path,
+        file,
+        scan.valid_len,
+        scan.next_offset,
+        scan.index,
+        None,
+        false,
+    ))
+}
+
+/// Producer state as of offset `upto` (the base of the segment after `segments`): the
+/// newest usable snapshot at or before it, plus the producer tags of the segments from
+/// that snapshot on.
+pub(crate) fn rebuild_producers(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    upto: u64,
+) -> Result<Producers, LogError> {
+    if let Ok(p) = Producers::load(&segment::producers_path(dir, upto), upto) {
+        return Ok(p);
+    }
+    let mut from = 0;
+    let mut state = Producers::default();
+    for (i, s) in segments.iter().enumerate().rev() {
+        if let Ok(p) = Producers::load(&segment::producers_path(dir, s.base), s.base) {
+            state = p;
+            from = i;
+            break;
+        }
+    }
+    for s in &segments[from..] {
+        segment::scan(&s.file, &s.path, s.base, s.next_offset(), |t, o| {
+            state.record(t, o)
+        })?;
+    }
+    Ok(state)
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("topic", &self.topic)
+            .field("id", &self.id)
+            .field("start", &self.start_offset())
+            .field("end", &self.end_offset())
+            .field("durable", &self.durable_offset())
+            .finish_non_exhaustive()
+    }
+}
