@@ -412,10 +412,10 @@ fn explain(
                 (
                     ErrorKind::MemoryLimit,
                     format!(
-                        "tried to grow its memory to {} MiB, past the limit of {} MiB per instance \
+                        "tried to grow its memory to {}, past the limit of {} per instance \
                          (max_memory_bytes), and then failed: {}{guest_said}",
-                        desired >> 20,
-                        limit >> 20,
+                        mib(desired),
+                        mib(limit),
                         describe(&error)
                     ),
                     memory_hint,
@@ -423,7 +423,7 @@ fn explain(
             } else if error.downcast_ref::<Trap>().is_some() {
                 (
                     ErrorKind::Trap,
-                    format!("trapped: {}{guest_said}", describe(&error)),
+                    format!("{}{guest_said}", describe(&error)),
                     "fix the plugin; the trap is a bug or a panic in the guest",
                 )
             } else {
@@ -443,10 +443,10 @@ fn explain(
             (Some(desired), None) => (
                 ErrorKind::MemoryLimit,
                 format!(
-                    "reported failure after its memory could not grow to {} MiB, past the \
-                     limit of {} MiB per instance (max_memory_bytes){guest_said}",
-                    desired >> 20,
-                    limit >> 20
+                    "reported failure after its memory could not grow to {}, past the \
+                     limit of {} per instance (max_memory_bytes){guest_said}",
+                    mib(desired),
+                    mib(limit)
                 ),
                 memory_hint,
             ),
@@ -471,6 +471,15 @@ fn explain(
         Failure::Refused(kind, message, hint) => (kind, format!("{message}{guest_said}"), hint),
     };
     PluginError::new(&state.origin.plugin, kind, message, hint)
+}
+
+/// `bytes` in MiB, with one decimal when it is not a whole number.
+fn mib(bytes: usize) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    }
 }
 
 /// The trap, and the guest function it happened in when known.

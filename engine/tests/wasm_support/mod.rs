@@ -397,3 +397,17 @@ impl Guest {
         }
     }
 }
+
+/// Asserts the error's kind and that its message contains `fragment`.
+#[track_caller]
+pub fn assert_fails_with(
+    err: &sluice::wasm::PluginError,
+    kind: sluice::wasm::ErrorKind,
+    fragment: &str,
+) {
+    assert_eq!(err.kind(), kind, "{err}");
+    assert!(
+        err.to_string().contains(fragment),
+        "expected {fragment:?} in:\n{err}"
+    );
+}
