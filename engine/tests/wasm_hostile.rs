@@ -79,6 +79,22 @@ fn trap_fails_only_that_call_and_the_instance_is_callable_again() {
         "{err}"
     );
 
+    let recursive = Guest {
+        extra: "(func $deeper (call $deeper))".into(),
+        ..Guest::process("(call $deeper) (i32.const 0)")
+    };
+    let mut inst = hostile_instance(&host, &recursive);
+    for _ in 0..2 {
+        let err = inst
+            .process(&batch(&[(0, 0, 0, "k", b"")]), &mut Emitted::new())
+            .unwrap_err();
+        assert_fails_with(
+            &err,
+            ErrorKind::Trap,
+            "wasm trap: call stack exhausted (in guest function `deeper`)",
+        );
+    }
+
     let mut always = hostile_instance(&host, &Guest::process("unreachable"));
     for _ in 0..3 {
         let err = always

@@ -178,7 +178,7 @@ fn other_abi_version_is_refused_naming_both_versions() {
     let (kind, text) = refuse(&host, &traps.wasm());
     assert_eq!(kind, ErrorKind::Trap);
     assert!(
-        text.contains("failed in `sluice_abi_version`: wasm trap"),
+        text.starts_with("plugin `fraud@1.2.0` failed in `sluice_abi_version`: wasm trap"),
         "{text}"
     );
 }

@@ -144,6 +144,13 @@ impl PluginError {
         self
     }
 
+    /// Drops the instance: for failures of the throwaway instance that
+    /// validation runs, which no job owns.
+    pub(crate) fn without_instance(mut self) -> PluginError {
+        self.0.instance = None;
+        self
+    }
+
     /// Attaches the records of the batch involved.
     pub(crate) fn with_records(mut self, records: &[RecordRange]) -> PluginError {
         self.0.records = records.to_vec();

@@ -25,6 +25,9 @@ use super::ticker::Ticker;
 
 /// The largest linear memory a 32-bit guest can have.
 const MAX_GUEST_MEMORY: usize = 1 << 32;
+/// The longest call deadline accepted (keeps epoch arithmetic far from
+/// overflow; a batch that needs longer is a bug, not a workload).
+pub const MAX_CALL_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// Limits and settings of the Wasm host.
 #[derive(Clone, Debug)]
@@ -118,6 +121,13 @@ impl WasmHost {
                 cfg.max_memory_bytes
             )));
         }
+        if cfg.call_deadline > MAX_CALL_DEADLINE {
+            return Err(config_error(format!(
+                "call_deadline is {:?}, more than the longest allowed, {MAX_CALL_DEADLINE:?} \
+                 (MAX_CALL_DEADLINE)",
+                cfg.call_deadline
+            )));
+        }
         if cfg.epoch_tick.is_zero() || cfg.epoch_tick > cfg.call_deadline {
             return Err(config_error(format!(
                 "epoch_tick is {:?} and call_deadline {:?}; the tick must be above zero and at most \
@@ -183,7 +193,7 @@ impl WasmHost {
             },
             call_deadline: cfg.call_deadline,
             // One extra tick: the first may come right after the deadline is set.
-            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1,
+            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX / 2) + 1,
             max_module_bytes: cfg.max_module_bytes,
             cache,
             counters: Counters::default(),
@@ -268,7 +278,9 @@ impl WasmHost {
             plugin: id.clone(),
             label: InstanceLabel::new("(validation)", 0, 0),
         });
-        let version = Instance::create(shared, &pre, origin)?.abi_version()?;
+        let version = Instance::create(shared, &pre, origin)
+            .and_then(|mut probe| probe.abi_version())
+            .map_err(PluginError::without_instance)?;
         if version != ABI_VERSION {
             return Err(abi_mismatch(id, version));
         }

@@ -40,9 +40,20 @@ pub use emitted::{
     EMIT_RECORD_HEADER_BYTES, Emitted, MAX_OUTPUT_NAME_BYTES, MAX_OUTPUT_NAMES, OutputRecord,
 };
 pub use error::{ErrorKind, PluginError, RecordRange};
-pub use host::{HostConfig, WasmHost};
+pub use host::{HostConfig, MAX_CALL_DEADLINE, WasmHost};
 pub use imports::{MAX_FAIL_MESSAGE_BYTES, MAX_LOG_LINE_BYTES};
 pub use instance::Instance;
 pub use metric_table::{MAX_METRIC_NAME_BYTES, MAX_METRIC_NAMES, MetricKind};
 pub use plugin::{InstanceLabel, ModuleInfo, Plugin, PluginId};
 pub use state::MAX_TABLE_ELEMENTS;
+
+/// The engine shares hosts and plugins between threads and moves each
+/// instance to the shard thread that owns it.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    const fn movable<T: Send>() {}
+    shareable::<WasmHost>();
+    shareable::<Plugin>();
+    movable::<Instance>();
+    shareable::<PluginError>();
+};
