@@ -99,7 +99,8 @@ impl Emitted {
         self.entries.iter().map(|e| self.record(e))
     }
 
-    /// The distinct output names that have records, in order of first use.
+    /// The distinct output names emitted to (an empty emit buffer counts),
+    /// in order of first use.
     pub fn outputs(&self) -> impl Iterator<Item = &str> + '_ {
         self.names[..self.live_names].iter().map(String::as_str)
     }

@@ -13,6 +13,7 @@
 //! Files: `host` (engine, config, acceptance of modules), `abi` (the
 //! required imports and exports), `cache` (compiled code on disk), `plugin`
 //! (compiled module and names), `instance` (calls into a live instance),
+//! `failure` (how a failed call is explained),
 //! `imports` (the `sluice.*` host functions), `state` (per-store data),
 //! `batch` / `emitted` (the data crossing the boundary), `metric_table`,
 //! `ticker` (epoch thread), `error`.
@@ -22,6 +23,7 @@ mod batch;
 mod cache;
 mod emitted;
 mod error;
+mod failure;
 mod host;
 mod imports;
 mod instance;
