@@ -336,3 +336,30 @@ fn module_info_describes_the_module() {
         );
     }
 }
+
+#[test]
+fn empty_config_still_comes_through_sluice_buffer() {
+    let host = test_host();
+    // init succeeds only when handed the pointer sluice_buffer returned.
+    let strict = Guest {
+        init: r#"(func (export "sluice_init") (param $ptr i32) (param $len i32) (result i32)
+            (i32.eqz (i32.and (i32.eq (local.get $ptr) (i32.const 1024)) (i32.eqz (local.get $len)))))"#
+            .into(),
+        ..Guest::default()
+    };
+    let plugin = host.load(id("strict"), &strict.wasm()).unwrap();
+    plugin
+        .instantiate(label("job-a"), &[])
+        .expect("init saw (1024, 0)");
+    // A guest that answers 0 for an empty buffer is fine too.
+    let zero = Guest {
+        buffer: r#"(func (export "sluice_buffer") (param i32) (result i32) (i32.const 0))"#.into(),
+        ..Guest::default()
+    };
+    let plugin = host.load(id("zero"), &zero.wasm()).unwrap();
+    plugin
+        .instantiate(label("job-a"), &[])
+        .unwrap()
+        .restore(&[])
+        .unwrap();
+}

@@ -133,7 +133,7 @@ fn endless_loop_is_interrupted_at_the_deadline_while_others_run() {
     assert!(
         text.contains(
             "failed in `sluice_process` on records partition 1 offsets 5..=5: ran past its CPU \
-             deadline of 200ms per call (call_deadline) and was interrupted — make the operator \
+             deadline of 500ms per call (call_deadline) and was interrupted — make the operator \
              do less work per call"
         ),
         "{text}"
@@ -403,7 +403,7 @@ fn start_function_misbehaving_is_refused_at_load() {
     assert_fails_with(
         &err,
         ErrorKind::Deadline,
-        "ran past its CPU deadline of 200ms",
+        "ran past its CPU deadline of 500ms",
     );
 
     assert_still_works(&mut good_instance(&host, "job-a"));

@@ -253,11 +253,10 @@ impl Instance {
     }
 
     /// Asks the guest for a buffer of `bytes.len()` bytes and copies `bytes`
-    /// into it. Empty input is passed as `(0, 0)` without a call.
+    /// into it. Empty input is asked for too (the guest then sees its own
+    /// pointer, never a null one it did not hand out), and any pointer is
+    /// accepted for it.
     fn pass_bytes(&mut self, bytes: &[u8]) -> Result<(i32, i32), Failure> {
-        if bytes.is_empty() {
-            return Ok((0, 0));
-        }
         let Ok(len) = i32::try_from(bytes.len()) else {
             return Err(Failure::Refused(
                 ErrorKind::Usage,
@@ -273,6 +272,9 @@ impl Instance {
             .buffer
             .call(&mut self.store, len)
             .map_err(Failure::Wasm)?;
+        if bytes.is_empty() {
+            return Ok((ptr, 0));
+        }
         if ptr == 0 {
             let grew = self.store.data().limiter.denied_growth.is_some();
             return Err(Failure::Refused(

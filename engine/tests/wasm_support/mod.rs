@@ -11,7 +11,8 @@ use sluice::wasm::{Batch, Emitted, HostConfig, InstanceLabel, PluginId, WasmHost
 /// Memory limit of test hosts.
 pub const TEST_MEMORY_LIMIT: usize = 16 << 20;
 
-/// A host with a short deadline so runaway-loop tests finish quickly.
+/// A host with a short deadline so runaway-loop tests finish quickly, yet
+/// long enough that a busy machine never interrupts a well-behaved call.
 pub fn test_host() -> WasmHost {
     WasmHost::new(test_config()).expect("test host starts")
 }
@@ -19,7 +20,7 @@ pub fn test_host() -> WasmHost {
 pub fn test_config() -> HostConfig {
     HostConfig {
         max_memory_bytes: TEST_MEMORY_LIMIT,
-        call_deadline: Duration::from_millis(200),
+        call_deadline: Duration::from_millis(500),
         epoch_tick: Duration::from_millis(5),
         ..HostConfig::default()
     }
