@@ -7,7 +7,7 @@
 //! bounded, and a name allocates only the first time it is seen.
 
 /// Most distinct metric names one instance may report.
-pub const MAX_METRIC_NAMES: usize = 128;
+pub const MAX_METRIC_NAMES: usize = 256;
 /// Longest metric name, in bytes.
 pub const MAX_METRIC_NAME_BYTES: usize = 64;
 
