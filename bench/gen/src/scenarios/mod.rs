@@ -1,0 +1,1 @@
+//! Showcase scenario generators (work in progress).
