@@ -93,12 +93,8 @@ fn payments_are_deterministic_with_sequential_txn_ids_and_bounded_delay() {
         max_seen = max_seen.max(p.ts);
         assert!(p.amount >= 100);
     }
-    let records = alert_records(
-        &PaymentsGenerator::new(config(0.0, 0, 3))
-            .expect("valid")
-            .expected_alerts()
-            .to_vec(),
-    );
+    let generator = PaymentsGenerator::new(config(0.0, 0, 3)).expect("valid");
+    let records = alert_records(generator.expected_alerts());
     assert_eq!(records.len(), 3);
     assert_eq!(records[0].value["rule"], "two_large");
     assert_eq!(
