@@ -181,8 +181,8 @@ fn velocity_fires_on_the_sixth_payment_within_a_minute_and_consumes_them() {
         detect_fraud(&rules, &input).is_empty(),
         "five is not more than five"
     );
-    // (ts − 60 s, ts]: at 60 s the payment at 0 s is outside, so six only at 61 s... but one
-    // at 59,999 ms brings six inside.
+    // The window is (ts − 60 s, ts]: a payment at 60 s leaves the one at 0 s outside (five),
+    // but a late one at 59,999 ms sees all six.
     input.push(pay(5, "v", 100, "d", 60_000));
     assert!(detect_fraud(&rules, &input).is_empty());
     input.push(pay(6, "v", 100, "d", 59_999)); // out of order, inside (−1, 59,999]

@@ -251,27 +251,27 @@ fn q11_row(bidder: u64, count: u64, start: i64, end: i64) -> OutputRecord {
 }
 
 #[test]
-fn q11_sessions_merge_on_touching_gaps_and_bridge_out_of_order_bids() {
+fn q11_sessions_merge_overlapping_gaps_and_bridge_out_of_order_bids() {
     let input = vec![
         bid(1, 1, 7, 1, 1_000),
         bid(2, 1, 8, 1, 2_000),
         bid(3, 1, 7, 1, 5_000),
-        bid(4, 1, 8, 1, 12_001), // 10,001 ms after 2 s: a new session
-        bid(5, 1, 7, 1, 15_000), // exactly the gap after 5 s: touches, same session
+        bid(4, 1, 8, 1, 12_000), // exactly the gap after 2 s: a new session
+        bid(5, 1, 7, 1, 14_999), // within the gap after 5 s: same session
         bid(6, 1, 9, 1, 40_000),
-        bid(7, 1, 9, 1, 60_000),
-        bid(8, 1, 9, 1, 50_000), // bridges 40 s and 60 s
+        bid(7, 1, 9, 1, 55_000),
+        bid(8, 1, 9, 1, 47_000), // overlaps both [40 s, 50 s) and [55 s, 65 s): bridges them
     ];
     let expected = [
         q11_row(8, 1, 2_000, 12_000),
-        q11_row(8, 1, 12_001, 22_001),
-        q11_row(7, 3, 1_000, 25_000),
-        q11_row(9, 3, 40_000, 70_000),
+        q11_row(8, 1, 12_000, 22_000),
+        q11_row(7, 3, 1_000, 24_999),
+        q11_row(9, 3, 40_000, 65_000),
     ];
     assert_eq!(final_results(Query::Q11, &input), expected);
 
-    // Per record, 60 s moves the watermark to 56 s and closes [40 s, 50 s) before the
-    // bridging bid arrives; that bid (50 s + gap > 56 s) is not late and joins 60 s.
+    // Per record, 55 s moves the watermark to 51 s and closes [40 s, 50 s) before the
+    // bridging bid arrives; that bid (47 s + gap > 51 s) is not late and joins 55 s.
     let run = run_query(Query::Q11, &input, &Batching::Fixed(1));
     assert!(run.late.is_empty());
     assert_eq!(
@@ -281,14 +281,35 @@ fn q11_sessions_merge_on_touching_gaps_and_bridge_out_of_order_bids() {
             expected[1].clone(),
             expected[2].clone(),
             q11_row(9, 1, 40_000, 50_000),
-            q11_row(9, 2, 50_000, 70_000),
+            q11_row(9, 2, 47_000, 65_000),
         ]
     );
     // A bid whose own session would already be closed is late.
     let mut late_input = input;
-    late_input.push(bid(9, 1, 9, 1, 41_000)); // 41 s + 10 s = 51 s <= 56 s
+    late_input.push(bid(9, 1, 9, 1, 41_000)); // 41 s + 10 s = 51 s <= 51 s
     let run = run_query(Query::Q11, &late_input, &Batching::Fixed(1));
-    assert_eq!(run.late.len(), 1);
+    assert_eq!(run.late, [late_input[8].clone()]);
+}
+
+#[test]
+fn q11_bid_exactly_one_gap_later_starts_a_new_session_under_any_batching() {
+    // 14 s moves the watermark to exactly 10 s, closing [0 s, 10 s) of bidder 1 just before
+    // its bid at 10 s (4 s behind: within the bound) arrives.
+    let input = vec![
+        bid(1, 1, 1, 1, 0),
+        bid(2, 1, 2, 1, 14_000),
+        bid(3, 1, 1, 1, 10_000),
+    ];
+    let expected = [
+        q11_row(1, 1, 0, 10_000),
+        q11_row(1, 1, 10_000, 20_000),
+        q11_row(2, 1, 14_000, 24_000),
+    ];
+    assert_eq!(final_results(Query::Q11, &input), expected);
+    assert_eq!(
+        run_query(Query::Q11, &input, &Batching::Fixed(1)).results,
+        expected
+    );
 }
 
 #[test]

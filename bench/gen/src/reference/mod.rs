@@ -20,8 +20,10 @@
 //!   [`QueryOutput::late`] unchanged and changes no result. For HOP windows a record whose
 //!   newest window is open joins the open ones only. Sessions (q11): a bid at `t` is late when
 //!   `t + gap <= watermark`; otherwise it merges with every still-open session of its bidder
-//!   whose `[start, last + gap]` overlaps or touches `[t, t + gap]` (Flink's rule), and a
-//!   session fires when `last + gap <= watermark`.
+//!   whose half-open `[start, last + gap)` overlaps `[t, t + gap)`, and a session fires when
+//!   `last + gap <= watermark`. A bid exactly `gap` after the last one starts a new session
+//!   (Flink's legacy SESSION would merge touching windows); this keeps results independent
+//!   of batching whenever disorder is within the 4 s bound.
 //! - After the last batch the watermark goes to +∞ and every remaining window fires.
 //! - All outputs due at one watermark step come sorted by `(window_end, window_start, key)`,
 //!   the key compared as the number it is (auction, person or bidder id); ties within one
@@ -29,9 +31,10 @@
 //!
 //! [`final_results`] is the batching-independent variant: all input is one batch, so nothing
 //! is late, then the watermark goes to +∞; the results come out globally sorted by
-//! `(window_end, window_start, key)`. When the input's out-of-orderness is within 4 s (all
-//! generators here with `max_delay_ms <= 4000`, Nexmark with `G = 1`), no batching makes a
-//! record late and every batching gives these results, in this order.
+//! `(window_end, window_start, key)`. When the input's out-of-orderness is within 4 s (every
+//! record at least the largest earlier timestamp − 4,000 ms: the Nexmark generator at any
+//! usual rate and `G`, the scenarios with `max_delay_ms <= 4000`), no batching makes a record
+//! late and every batching gives these results, in this order.
 //!
 //! # Output timestamps
 //! - Per-record outputs (q0, q1, q2) carry the input record's timestamp and key.

@@ -127,14 +127,15 @@ impl Operator {
                     last: t,
                     count: 1,
                 };
+                // Half-open `[t, t + gap)` against `[start, last + gap)`: only overlap merges.
                 open.retain(|s| {
-                    let touches = t <= s.last + SIZE_MS && s.start <= t + SIZE_MS;
-                    if touches {
+                    let overlaps = t < s.last + SIZE_MS && s.start < t + SIZE_MS;
+                    if overlaps {
                         merged.start = merged.start.min(s.start);
                         merged.last = merged.last.max(s.last);
                         merged.count += s.count;
                     }
-                    !touches
+                    !overlaps
                 });
                 open.push(merged);
                 true
