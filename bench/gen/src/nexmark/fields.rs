@@ -133,10 +133,10 @@ pub fn extra_len(rng: &mut Rng, current: u64, avg: u64) -> u64 {
 /// Per-seed tables shared by all events of one generator.
 #[derive(Debug)]
 pub struct Tables {
-    /// `channel-N` names.
-    pub channel_names: Vec<String>,
-    /// Cached URL of each cold channel; 90 % carry `&channel_id=`.
-    pub channel_urls: Vec<String>,
+    /// Every cold channel's name and URL back to back, for locality of the hot path.
+    channel_text: String,
+    /// Per channel: where its name starts, where its URL starts (= name end), URL end.
+    channel_spans: Vec<[u32; 3]>,
     /// Fixed URL of each hot channel (no `channel_id`).
     pub hot_urls: [String; 4],
     /// Random a–z characters that `extra` strings are cut from.
@@ -146,8 +146,8 @@ pub struct Tables {
 impl Tables {
     /// Builds the tables of `seed`.
     pub fn new(seed: u64) -> Tables {
-        let mut channel_names = Vec::with_capacity(CHANNELS_NUMBER as usize);
-        let mut channel_urls = Vec::with_capacity(CHANNELS_NUMBER as usize);
+        let mut channel_text = String::new();
+        let mut channel_spans = Vec::with_capacity(CHANNELS_NUMBER as usize);
         for n in 0..CHANNELS_NUMBER {
             let mut rng = Rng::new(seed, STREAM_CHANNEL_URL, n);
             let mut url = base_url(&mut rng);
@@ -157,8 +157,12 @@ impl Tables {
                 url.push_str("&channel_id=");
                 url.push_str(&id.to_string());
             }
-            channel_names.push(format!("channel-{n}"));
-            channel_urls.push(url);
+            let name_start = channel_text.len() as u32;
+            channel_text.push_str("channel-");
+            channel_text.push_str(&n.to_string());
+            let url_start = channel_text.len() as u32;
+            channel_text.push_str(&url);
+            channel_spans.push([name_start, url_start, channel_text.len() as u32]);
         }
         let hot_urls =
             std::array::from_fn(|i| base_url(&mut Rng::new(seed, STREAM_HOT_URL, i as u64)));
@@ -170,11 +174,18 @@ impl Tables {
             }
         }
         Tables {
-            channel_names,
-            channel_urls,
+            channel_text,
+            channel_spans,
             hot_urls,
             pool,
         }
+    }
+
+    /// Name (`channel-N`) and cached URL of cold channel `n` (90 % carry `&channel_id=`).
+    #[inline]
+    pub fn channel(&self, n: usize) -> (&str, &str) {
+        let [name, url, end] = self.channel_spans[n].map(|x| x as usize);
+        (&self.channel_text[name..url], &self.channel_text[url..end])
     }
 
     /// Appends `len` padding bytes taken at a random offset of the pool.
@@ -231,22 +242,22 @@ mod tests {
     #[test]
     fn channel_urls_carry_bit_reversed_ids_most_of_the_time() {
         let t = Tables::new(9);
-        assert_eq!(t.channel_names[42], "channel-42");
-        let with_id = t
-            .channel_urls
-            .iter()
-            .filter(|u| u.contains("&channel_id="))
-            .count();
+        let urls: Vec<&str> = (0..CHANNELS_NUMBER as usize)
+            .map(|n| t.channel(n).1)
+            .collect();
+        assert_eq!(t.channel(42).0, "channel-42");
+        let with_id = urls.iter().filter(|u| u.contains("&channel_id=")).count();
         assert!((8_700..9_300).contains(&with_id), "{with_id}");
         // 2 = 0b10 reversed in 32 bits is 2^30.
-        if t.channel_urls[2].contains("&channel_id=") {
-            assert!(
-                t.channel_urls[2].ends_with("&channel_id=1073741824"),
-                "{}",
-                t.channel_urls[2]
-            );
+        if urls[2].contains("&channel_id=") {
+            assert!(urls[2].ends_with("&channel_id=1073741824"), "{}", urls[2]);
         }
-        for u in t.hot_urls.iter().chain(&t.channel_urls) {
+        for u in t
+            .hot_urls
+            .iter()
+            .map(String::as_str)
+            .chain(urls.iter().copied())
+        {
             let parts: Vec<&str> = u.split('/').collect();
             assert_eq!(parts[..3], ["https:", "", "www.nexmark.com"]);
             for s in &parts[3..6] {
@@ -254,7 +265,7 @@ mod tests {
             }
             assert!(parts[6].starts_with("item.htm?query=1"), "{u}");
         }
-        assert_eq!(Tables::new(9).channel_urls, t.channel_urls);
-        assert_ne!(Tables::new(10).channel_urls, t.channel_urls);
+        assert_eq!(Tables::new(9).channel_text, t.channel_text);
+        assert_ne!(Tables::new(10).channel_text, t.channel_text);
     }
 }

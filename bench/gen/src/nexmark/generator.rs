@@ -290,8 +290,9 @@ impl NexmarkGenerator {
             b.url.push_str(&self.tables.hot_urls[i]);
         } else {
             let n = rng.below(fields::CHANNELS_NUMBER) as usize;
-            b.channel.push_str(&self.tables.channel_names[n]);
-            b.url.push_str(&self.tables.channel_urls[n]);
+            let (channel, url) = self.tables.channel(n);
+            b.channel.push_str(channel);
+            b.url.push_str(url);
         }
         b.date_time = ts;
         let len = fields::extra_len(rng, 32, u64::from(cfg.avg_bid_bytes));
