@@ -9,7 +9,7 @@
 //!   and its ground truth, rides, shop, heartbeats, fantasy scores).
 //! - [`encode`]: turning any generated event into `(key, timestamp, value)` as MessagePack
 //!   (struct-as-map) or as an NDJSON line, into reused buffers.
-//! - [`reference`]: obviously-correct, slow implementations of the bundled Nexmark queries and
+//! - [`reference`](mod@reference): obviously-correct, slow implementations of the bundled Nexmark queries and
 //!   fraud rules, following docs/events.md.
 //!
 //! Invariant kept across the crate: every random choice is drawn from a counter-based stream
