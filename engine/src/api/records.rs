@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::auth::{Access, check};
-use super::body::{Format, answer, content_format, read};
+use super::body::{Format, answer, content_format, read as read_body};
 use super::{ApiError, AppState};
 use crate::job::engine::NewRecords;
 use crate::mpack::{self, FieldPath, Scalar};
@@ -309,7 +309,7 @@ pub async fn ingest(
         (None, None) => None,
         _ => return Err(ApiError::bad_request("give both producer_id and sequence for an idempotent batch, or neither")),
     };
-    let bytes = read(body, cfg.limits.max_body_bytes).await?;
+    let bytes = read_body(body, cfg.limits.max_body_bytes).await?;
     let records = parse_body(
         content_format(&headers),
         &bytes,

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::log::{AppendAck, LogError, PartitionWriter, ProducerSeq, Record, Topic};
 use crate::state::checkpoint::{self, Checkpoint};
@@ -104,7 +105,6 @@ pub enum Event {
 }
 
 /// Live figures of a shard.
-#[derive(Default)]
 pub struct ShardStats {
     /// Bumped every loop turn; the watchdog checks it moves.
     pub heartbeat: AtomicU64,
@@ -116,6 +116,29 @@ pub struct ShardStats {
     pub last_panic: Mutex<String>,
     /// Set while ingest is held back because a task lags too far.
     pub backpressured: AtomicBool,
+    /// Time to run one poll of a task that had work (read, plugins, append).
+    pub batch_seconds: Histogram,
+    /// Time of one plugin call.
+    pub wasm_call_seconds: Histogram,
+}
+
+impl Default for ShardStats {
+    fn default() -> Self {
+        // 1 µs to ~1 s in factor-2 steps.
+        let buckets = || Histogram::new(exponential_buckets(1e-6, 2.0, 21));
+        ShardStats {
+            heartbeat: AtomicU64::new(0),
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            ingested: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            last_panic: Mutex::new(String::new()),
+            backpressured: AtomicBool::new(false),
+            batch_seconds: buckets(),
+            wasm_call_seconds: buckets(),
+        }
+    }
 }
 
 /// The control plane's handle on a shard.
@@ -400,9 +423,14 @@ impl Shard {
         let j = &mut self.jobs[i];
         let mut work = false;
         for t in &mut j.tasks {
+            let started = Instant::now();
             let polled = t.poll().map_err(|e| e.to_string())?;
             if polled.records_in > 0 || polled.records_out > 0 {
                 work = true;
+                self.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
+                for d in t.take_call_times() {
+                    self.stats.wasm_call_seconds.observe(d);
+                }
                 let s = &j.job.stats;
                 s.records_in.fetch_add(polled.records_in as u64, Ordering::Relaxed);
                 s.records_out.fetch_add(polled.records_out as u64, Ordering::Relaxed);
@@ -413,6 +441,7 @@ impl Shard {
             info.lag.store(t.lag(), Ordering::Relaxed);
             info.watermark.store(t.input_watermark(), Ordering::Relaxed);
             info.records_in.store(t.records_in, Ordering::Relaxed);
+            info.memory_bytes.store(t.memory_bytes(), Ordering::Relaxed);
         }
         if Instant::now() >= j.next_checkpoint {
             self.checkpoint(i)?;

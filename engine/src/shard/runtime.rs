@@ -38,6 +38,8 @@ pub struct JobStats {
 /// Live figures of one task, for the API and metrics.
 pub struct TaskInfo {
     pub lag: AtomicU64,
+    /// Linear memory of the task's plugin instances, bytes.
+    pub memory_bytes: AtomicU64,
     pub watermark: AtomicI64,
     pub records_in: AtomicU64,
 }
@@ -79,6 +81,7 @@ impl JobRuntime {
                 (0..s.partitions)
                     .map(|_| TaskInfo {
                         lag: AtomicU64::new(0),
+                        memory_bytes: AtomicU64::new(0),
                         watermark: AtomicI64::new(NO_WATERMARK),
                         records_in: AtomicU64::new(0),
                     })

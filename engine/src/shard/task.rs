@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::output::{Framing, OutPartition, RecordBuf, ViewOut};
+use super::output::{OutPartition, ViewOut};
 use super::route::partition_of;
 use super::runtime::JobRuntime;
 use crate::job::plan::{OperatorPlan, Route, StageInput, StagePlan};
@@ -130,6 +130,8 @@ pub struct Task {
     /// Per operator: output name → destination, cached from the plan.
     dests: Vec<Vec<(String, Dest)>>,
     key_scratch: Vec<u8>,
+    /// Durations of plugin calls since the last `take_call_times`, seconds.
+    call_times: Vec<f64>,
     pub records_in: u64,
     pub records_out: u64,
     batch_max: usize,
@@ -247,11 +249,22 @@ impl Task {
             dlq: parts.dlq,
             dests,
             key_scratch: Vec::new(),
+            call_times: Vec::new(),
             records_in: 0,
             records_out: 0,
             batch_max,
             job: parts.job,
         }
+    }
+
+    /// Plugin call durations since the last call, for the latency histogram.
+    pub fn take_call_times(&mut self) -> std::vec::Drain<'_, f64> {
+        self.call_times.drain(..)
+    }
+
+    /// Linear memory of the task's plugin instances.
+    pub fn memory_bytes(&self) -> u64 {
+        self.ops.iter().map(|o| o.instance.memory_bytes() as u64).sum()
     }
 
     /// The operators (for snapshots and upgrades).
@@ -438,7 +451,9 @@ impl Task {
         }
         let last_tag = self.batches[i].iter().last().map_or(NO_WATERMARK, |r| r.watermark);
         self.emitted[i].clear();
+        let t0 = Instant::now();
         let result = self.ops[i].instance.process(&self.batches[i], &mut self.emitted[i]);
+        self.note_call(t0);
         match result {
             Ok(()) => {
                 self.ops[i].promise = self.ops[i].promise.max(last_tag);
@@ -458,7 +473,10 @@ impl Task {
         for i in 0..self.ops.len() {
             if target > self.ops[i].promise {
                 self.emitted[i].clear();
-                match self.ops[i].instance.on_watermark(target, &mut self.emitted[i]) {
+                let t0 = Instant::now();
+                let result = self.ops[i].instance.on_watermark(target, &mut self.emitted[i]);
+                self.note_call(t0);
+                match result {
                     Ok(()) => {
                         self.ops[i].promise = target;
                         self.route(i);
@@ -472,6 +490,13 @@ impl Task {
             target = self.ops[i].promise;
         }
         Ok(())
+    }
+
+    fn note_call(&mut self, t0: Instant) {
+        // Bounded: drained after every poll by the shard.
+        if self.call_times.len() < 4096 {
+            self.call_times.push(t0.elapsed().as_secs_f64());
+        }
     }
 
     /// Sends what `ops[i]` emitted where the plan says.

@@ -22,7 +22,7 @@
 //!
 //! Called by `shard/`; uses nothing else in the engine.
 
-mod merge;
+pub mod merge;
 
 pub use merge::Merge;
 

@@ -2,7 +2,7 @@
 //! a guest's memory per `sluice_process` call.
 //!
 //! The buffer holds exactly the bytes `sdk/ABI.md` describes (a 16-byte header,
-//! then a 32-byte header plus key and value per record), so handing it to the
+//! then a 40-byte header plus key and value per record), so handing it to the
 //! guest is one `memcpy`. It is reusable: `clear` keeps the allocation. It also
 //! remembers which offsets of which partitions it carries, so a failed call can
 //! name its records. Invariant: `as_bytes().len() <= max_bytes()`.
@@ -12,7 +12,7 @@ use super::error::RecordRange;
 /// Bytes of the batch header: count, flags, watermark.
 pub const BATCH_HEADER_BYTES: usize = 16;
 /// Bytes of each record's fixed header.
-pub const RECORD_HEADER_BYTES: usize = 32;
+pub const RECORD_HEADER_BYTES: usize = 40;
 /// A batch bound that suits most jobs: 1 MiB.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
 /// The largest batch the ABI can describe (lengths are 32-bit, and pointers
@@ -92,19 +92,28 @@ impl Batch {
         i64::from_le_bytes(bytes)
     }
 
-    /// Appends one record. Records of one partition must come in offset order.
+    /// Bytes a record with this key and value takes in a batch.
+    pub fn record_bytes(key: &[u8], value: &[u8]) -> usize {
+        RECORD_HEADER_BYTES
+            .saturating_add(key.len())
+            .saturating_add(value.len())
+    }
+
+    /// Appends one record with the watermark in force before it (its tag).
+    /// Records of one partition must come in offset order, and watermarks
+    /// must not decrease.
+    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         offset: u64,
         timestamp: i64,
+        watermark: i64,
         partition: u32,
         source: u16,
         key: &[u8],
         value: &[u8],
     ) -> Result<(), BatchFull> {
-        let record_bytes = RECORD_HEADER_BYTES
-            .saturating_add(key.len())
-            .saturating_add(value.len());
+        let record_bytes = Batch::record_bytes(key, value);
         if record_bytes > self.max_bytes - self.buf.len() || self.count == u32::MAX {
             return Err(BatchFull {
                 record_bytes,
@@ -116,6 +125,7 @@ impl Batch {
         let (key_len, value_len) = (key.len() as u32, value.len() as u32);
         self.buf.extend_from_slice(&offset.to_le_bytes());
         self.buf.extend_from_slice(&timestamp.to_le_bytes());
+        self.buf.extend_from_slice(&watermark.to_le_bytes());
         self.buf.extend_from_slice(&partition.to_le_bytes());
         self.buf.extend_from_slice(&source.to_le_bytes());
         self.buf.extend_from_slice(&0u16.to_le_bytes());
@@ -177,6 +187,44 @@ impl Batch {
     pub fn ranges(&self) -> &[RecordRange] {
         &self.ranges
     }
+
+    /// The records, decoded back (dead-lettering a failed batch, tests).
+    pub fn iter(&self) -> impl Iterator<Item = BatchRecord<'_>> + '_ {
+        let mut rest = &self.buf[BATCH_HEADER_BYTES..];
+        std::iter::from_fn(move || {
+            if rest.len() < RECORD_HEADER_BYTES {
+                return None;
+            }
+            let u64_at = |i: usize| u64::from_le_bytes(rest[i..i + 8].try_into().expect("8 bytes"));
+            let u32_at = |i: usize| u32::from_le_bytes(rest[i..i + 4].try_into().expect("4 bytes"));
+            let key_len = u32_at(32) as usize;
+            let value_len = u32_at(36) as usize;
+            let body = &rest[RECORD_HEADER_BYTES..];
+            let r = BatchRecord {
+                offset: u64_at(0),
+                timestamp: u64_at(8) as i64,
+                watermark: u64_at(16) as i64,
+                partition: u32_at(24),
+                source: u16::from_le_bytes([rest[28], rest[29]]),
+                key: &body[..key_len],
+                value: &body[key_len..key_len + value_len],
+            };
+            rest = &body[key_len + value_len..];
+            Some(r)
+        })
+    }
+}
+
+/// One record of a [`Batch`], as [`Batch::iter`] gives it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRecord<'a> {
+    pub offset: u64,
+    pub timestamp: i64,
+    pub watermark: i64,
+    pub partition: u32,
+    pub source: u16,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
 }
 
 #[cfg(test)]
@@ -188,7 +236,7 @@ mod tests {
         let mut batch = Batch::new(1024);
         batch.set_watermark(-5);
         batch
-            .push(0x0102, 1_700_000_000_000, 9, 2, b"k1", b"\xa1v")
+            .push(0x0102, 1_700_000_000_000, 1_699_999_996_000, 9, 2, b"k1", b"\xa1v")
             .unwrap();
         let b = batch.as_bytes();
         assert_eq!(b.len(), BATCH_HEADER_BYTES + RECORD_HEADER_BYTES + 4);
@@ -198,32 +246,37 @@ mod tests {
         let r = &b[16..];
         assert_eq!(&r[0..8], &0x0102u64.to_le_bytes());
         assert_eq!(&r[8..16], &1_700_000_000_000i64.to_le_bytes());
-        assert_eq!(&r[16..20], &9u32.to_le_bytes());
-        assert_eq!(&r[20..22], &2u16.to_le_bytes());
-        assert_eq!(&r[22..24], &[0, 0]);
-        assert_eq!(&r[24..28], &2u32.to_le_bytes());
-        assert_eq!(&r[28..32], &2u32.to_le_bytes());
-        assert_eq!(&r[32..], b"k1\xa1v");
+        assert_eq!(&r[16..24], &1_699_999_996_000i64.to_le_bytes());
+        assert_eq!(&r[24..28], &9u32.to_le_bytes());
+        assert_eq!(&r[28..30], &2u16.to_le_bytes());
+        assert_eq!(&r[30..32], &[0, 0]);
+        assert_eq!(&r[32..36], &2u32.to_le_bytes());
+        assert_eq!(&r[36..40], &2u32.to_le_bytes());
+        assert_eq!(&r[40..], b"k1\xa1v");
+        let back: Vec<_> = batch.iter().collect();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].offset, back[0].watermark, back[0].source), (0x0102, 1_699_999_996_000, 2));
+        assert_eq!((back[0].key, back[0].value), (&b"k1"[..], &b"\xa1v"[..]));
     }
 
     #[test]
     fn push_past_the_bound_is_refused_and_leaves_the_batch_intact() {
         let mut batch = Batch::new(BATCH_HEADER_BYTES + RECORD_HEADER_BYTES + 3);
-        batch.push(1, 0, 0, 0, b"ab", b"c").unwrap();
+        batch.push(1, 0, 0, 0, 0, b"ab", b"c").unwrap();
         let before = batch.as_bytes().to_vec();
-        let full = batch.push(2, 0, 0, 0, b"", b"").unwrap_err();
+        let full = batch.push(2, 0, 0, 0, 0, b"", b"").unwrap_err();
         assert_eq!(full.record_bytes, RECORD_HEADER_BYTES);
         assert_eq!(full.used, before.len());
         assert_eq!(batch.as_bytes(), &before[..]);
         assert_eq!(batch.len(), 1);
-        assert!(full.to_string().contains("51 of at most 51 bytes"));
+        assert!(full.to_string().contains("59 of at most 59 bytes"));
     }
 
     #[test]
     fn ranges_track_each_partition_and_clear_resets_everything() {
         let mut batch = Batch::default();
         for (p, o) in [(3, 10), (4, 1), (3, 11), (3, 12), (4, 2)] {
-            batch.push(o, 0, p, 0, b"", b"").unwrap();
+            batch.push(o, 0, 0, p, 0, b"", b"").unwrap();
         }
         assert_eq!(
             batch.ranges(),

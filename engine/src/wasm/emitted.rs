@@ -14,12 +14,13 @@ pub const MAX_OUTPUT_NAMES: usize = 64;
 /// Longest output name, in bytes.
 pub const MAX_OUTPUT_NAME_BYTES: usize = 64;
 /// Bytes of each record's fixed header in an emit buffer.
-pub const EMIT_RECORD_HEADER_BYTES: usize = 16;
+pub const EMIT_RECORD_HEADER_BYTES: usize = 24;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     output: u16,
     timestamp: i64,
+    watermark: i64,
     start: usize,
     key_len: u32,
     value_len: u32,
@@ -43,6 +44,8 @@ pub struct OutputRecord<'a> {
     pub output: &'a str,
     /// Event time of the record.
     pub timestamp: i64,
+    /// The record's tag: the guest's watermark when it emitted the record.
+    pub watermark: i64,
     /// The record key.
     pub key: &'a [u8],
     /// The record value (MessagePack).
@@ -121,6 +124,7 @@ impl Emitted {
         OutputRecord {
             output: &self.names[e.output as usize],
             timestamp: e.timestamp,
+            watermark: e.watermark,
             key: &self.data[e.start..key_end],
             value: &self.data[key_end..key_end + e.value_len as usize],
         }
@@ -159,8 +163,9 @@ impl Emitted {
                 )));
             }
             let timestamp = i64::from_le_bytes(le_bytes(&rest[0..8]));
-            let key_len = u32::from_le_bytes(le_bytes(&rest[8..12]));
-            let value_len = u32::from_le_bytes(le_bytes(&rest[12..16]));
+            let watermark = i64::from_le_bytes(le_bytes(&rest[8..16]));
+            let key_len = u32::from_le_bytes(le_bytes(&rest[16..20]));
+            let value_len = u32::from_le_bytes(le_bytes(&rest[20..24]));
             let body = key_len as usize + value_len as usize;
             let available = rest.len() - EMIT_RECORD_HEADER_BYTES;
             if body > available {
@@ -177,6 +182,7 @@ impl Emitted {
             self.entries.push(Entry {
                 output,
                 timestamp,
+                watermark,
                 start,
                 key_len,
                 value_len,
@@ -255,6 +261,7 @@ mod tests {
 
     fn rec(ts: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
         let mut b = ts.to_le_bytes().to_vec();
+        b.extend_from_slice(&(ts - 1).to_le_bytes());
         b.extend_from_slice(&(key.len() as u32).to_le_bytes());
         b.extend_from_slice(&(value.len() as u32).to_le_bytes());
         b.extend_from_slice(key);
@@ -285,6 +292,8 @@ mod tests {
         assert_eq!(out.outputs().collect::<Vec<_>>(), vec!["main", "alerts"]);
         let main: Vec<_> = out.iter_output("main").map(|r| r.timestamp).collect();
         assert_eq!(main, vec![1, 2, 4]);
+        let tags: Vec<_> = out.iter_output("main").map(|r| r.watermark).collect();
+        assert_eq!(tags, vec![0, 1, 3], "each record keeps its tag");
         assert_eq!(out.iter_output("nope").count(), 0);
     }
 

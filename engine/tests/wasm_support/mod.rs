@@ -48,7 +48,7 @@ pub fn batch(records: &[Rec<'_>]) -> Batch {
     let mut batch = Batch::default();
     for &(offset, ts, partition, key, value) in records {
         batch
-            .push(offset, ts, partition, 0, key.as_bytes(), value)
+            .push(offset, ts, ts - 4_000, partition, 0, key.as_bytes(), value)
             .expect("fits");
     }
     batch
@@ -129,8 +129,8 @@ fn with_strings(template: &str) -> String {
 }
 
 /// The well-behaved test operator. Per record of a batch it emits the
-/// record unchanged to `main` and a record to `headers` whose key is the
-/// 16 raw header bytes (offset, partition, source, reserved); it requests a
+/// record unchanged to `main` and a record to `headers` whose key is 16
+/// raw header bytes (offset, then partition, source, reserved); it requests a
 /// timer at `ts + 1000`, and reports the counter `records_in` and the gauge
 /// `batch_watermark`. A MessagePack string config names a key to drop.
 /// Special keys misbehave: `trap`, `fail`, `spin`, `grow` (4 GiB),
@@ -195,7 +195,7 @@ pub fn good_guest() -> Vec<u8> {
     (global.set $count (i64.add (global.get $count) (global.get $n))))
 
   (func (export "sluice_process") (param $ptr i32) (param $len i32) (result i32)
-    (local $i i32) (local $j i32) (local $cnt i32) (local $p i32) (local $ts i64)
+    (local $i i32) (local $j i32) (local $cnt i32) (local $p i32) (local $ts i64) (local $wm i64)
     (local $klen i32) (local $vlen i32) (local $k i32) (local $v i32)
     (global.set $m (i32.const {MAIN_OUT}))
     (global.set $h (i32.const {HDR_OUT}))
@@ -207,9 +207,10 @@ pub fn good_guest() -> Vec<u8> {
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $cnt)))
         (local.set $ts (i64.load offset=8 (local.get $p)))
-        (local.set $klen (i32.load offset=24 (local.get $p)))
-        (local.set $vlen (i32.load offset=28 (local.get $p)))
-        (local.set $k (i32.add (local.get $p) (i32.const 32)))
+        (local.set $wm (i64.load offset=16 (local.get $p)))
+        (local.set $klen (i32.load offset=32 (local.get $p)))
+        (local.set $vlen (i32.load offset=36 (local.get $p)))
+        (local.set $k (i32.add (local.get $p) (i32.const 40)))
         (local.set $v (i32.add (local.get $k) (local.get $klen)))
         (if (call $eq (local.get $k) (local.get $klen) <<key_trap>>)
           (then (call $flush) (unreachable)))
@@ -226,7 +227,7 @@ pub fn good_guest() -> Vec<u8> {
             (i64.store (i32.const {SCRATCH}) (i64.const 0))
             (i32.store (i32.const {SCRATCH_KEY_LEN}) (i32.const 1000))
             (i32.store (i32.const {SCRATCH_VALUE_LEN}) (i32.const 0))
-            (call $emit <<main>> (i32.const {SCRATCH}) (i32.const 16))))
+            (call $emit <<main>> (i32.const {SCRATCH}) (i32.const 24))))
         (if (call $eq (local.get $k) (local.get $klen) <<key_badname>>)
           (then (call $flush) (call $emit <<bad_name>> (i32.const {SCRATCH}) (i32.const 0))))
         (if (call $eq (local.get $k) (local.get $klen) <<key_log>>)
@@ -244,20 +245,22 @@ pub fn good_guest() -> Vec<u8> {
                         (i32.const {STATE_DROP_KEY}) (i32.load (i32.const {STATE_DROP_LEN})))))
           (then
             (i64.store (global.get $m) (local.get $ts))
-            (i32.store offset=8 (global.get $m) (local.get $klen))
-            (i32.store offset=12 (global.get $m) (local.get $vlen))
-            (memory.copy (i32.add (global.get $m) (i32.const 16)) (local.get $k) (local.get $klen))
-            (memory.copy (i32.add (i32.add (global.get $m) (i32.const 16)) (local.get $klen))
+            (i64.store offset=8 (global.get $m) (local.get $wm))
+            (i32.store offset=16 (global.get $m) (local.get $klen))
+            (i32.store offset=20 (global.get $m) (local.get $vlen))
+            (memory.copy (i32.add (global.get $m) (i32.const 24)) (local.get $k) (local.get $klen))
+            (memory.copy (i32.add (i32.add (global.get $m) (i32.const 24)) (local.get $klen))
                          (local.get $v) (local.get $vlen))
             (global.set $m (i32.add (global.get $m)
-                                    (i32.add (i32.const 16) (i32.add (local.get $klen) (local.get $vlen)))))
+                                    (i32.add (i32.const 24) (i32.add (local.get $klen) (local.get $vlen)))))
             (i64.store (global.get $h) (local.get $ts))
-            (i32.store offset=8 (global.get $h) (i32.const 16))
-            (i32.store offset=12 (global.get $h) (i32.const 0))
-            (memory.copy (i32.add (global.get $h) (i32.const 16)) (local.get $p) (i32.const 8))
-            (memory.copy (i32.add (global.get $h) (i32.const 24))
-                         (i32.add (local.get $p) (i32.const 16)) (i32.const 8))
-            (global.set $h (i32.add (global.get $h) (i32.const 32)))
+            (i64.store offset=8 (global.get $h) (local.get $wm))
+            (i32.store offset=16 (global.get $h) (i32.const 16))
+            (i32.store offset=20 (global.get $h) (i32.const 0))
+            (memory.copy (i32.add (global.get $h) (i32.const 24)) (local.get $p) (i32.const 8))
+            (memory.copy (i32.add (global.get $h) (i32.const 32))
+                         (i32.add (local.get $p) (i32.const 24)) (i32.const 8))
+            (global.set $h (i32.add (global.get $h) (i32.const 40)))
             (call $timer (i64.add (local.get $ts) (i64.const 1000)))))
         (global.set $n (i64.add (global.get $n) (i64.const 1)))
         (local.set $p (i32.add (local.get $v) (local.get $vlen)))
@@ -273,19 +276,20 @@ pub fn good_guest() -> Vec<u8> {
     (call $metric (i32.const 1) <<watermark>> (local.get $wm))
     (call $log (i32.const 3) <<wm_log>>)
     (i64.store (i32.const {WM_RECORD}) (local.get $wm))
-    (i32.store offset=8 (i32.const {WM_RECORD}) (i32.const 2))
-    (i32.store offset=12 (i32.const {WM_RECORD}) (i32.const 9))
-    (i32.store16 offset=16 (i32.const {WM_RECORD}) (i32.const 0x6d77))
-    (i32.store8 offset=18 (i32.const {WM_RECORD}) (i32.const 0xcf))
+    (i64.store offset=8 (i32.const {WM_RECORD}) (i64.sub (local.get $wm) (i64.const 1)))
+    (i32.store offset=16 (i32.const {WM_RECORD}) (i32.const 2))
+    (i32.store offset=20 (i32.const {WM_RECORD}) (i32.const 9))
+    (i32.store16 offset=24 (i32.const {WM_RECORD}) (i32.const 0x6d77))
+    (i32.store8 offset=26 (i32.const {WM_RECORD}) (i32.const 0xcf))
     (block $done
       (loop $byte
         (br_if $done (i32.ge_u (local.get $i) (i32.const 8)))
-        (i64.store8 offset=19 (i32.add (i32.const {WM_RECORD}) (local.get $i))
+        (i64.store8 offset=27 (i32.add (i32.const {WM_RECORD}) (local.get $i))
           (i64.shr_u (global.get $count)
                      (i64.extend_i32_u (i32.sub (i32.const 56) (i32.mul (local.get $i) (i32.const 8))))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $byte)))
-    (call $emit <<fired>> (i32.const {WM_RECORD}) (i32.const 27))
+    (call $emit <<fired>> (i32.const {WM_RECORD}) (i32.const 35))
     (i32.const 0))
 
   (func (export "sluice_snapshot") (result i64)
@@ -298,8 +302,8 @@ pub fn good_guest() -> Vec<u8> {
     (global.set $count (i64.load (local.get $ptr)))
     (i32.const 0))
 )"#,
-        SCRATCH_KEY_LEN = SCRATCH + 8,
-        SCRATCH_VALUE_LEN = SCRATCH + 12,
+        SCRATCH_KEY_LEN = SCRATCH + 16,
+        SCRATCH_VALUE_LEN = SCRATCH + 20,
     );
     wat::parse_str(with_strings(&template)).expect("good guest WAT compiles")
 }
