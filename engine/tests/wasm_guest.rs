@@ -28,7 +28,9 @@ fn records_pass_through_with_batch_encoding_intact() {
     let mut inst = instance(&host, &[]);
     let mut batch = Batch::default();
     batch.set_watermark(900);
-    batch.push(41, 1_000, 900, 3, 0, b"alice", b"\x91\x01").unwrap();
+    batch
+        .push(41, 1_000, 900, 3, 0, b"alice", b"\x91\x01")
+        .unwrap();
     batch.push(42, 2_000, 901, 3, 0, b"", b"").unwrap();
     batch.push(7, 1_500, 902, 9, 2, b"bob", b"\xa3xyz").unwrap();
     let mut out = Emitted::new();

@@ -55,7 +55,8 @@ fn measure_call_overhead_and_instantiate_time() {
     let mut b = Batch::default();
     let value = [0xa5u8; 100];
     for i in 0..1000 {
-        b.push(i, i as i64, i as i64 - 1, 0, 0, b"key-0001", &value).unwrap();
+        b.push(i, i as i64, i as i64 - 1, 0, 0, b"key-0001", &value)
+            .unwrap();
     }
     per_call(
         "process(1000 x 100-byte records), pass-through guest emitting 2000",

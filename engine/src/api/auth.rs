@@ -52,7 +52,13 @@ pub fn check(auth: &Auth, headers: &HeaderMap, access: Access) -> Result<(), Api
             "unauthorized",
             format!("this request needs {what}: send `Authorization: Bearer <token>`"),
         )),
-        Some(t) if needed.iter().any(|n| !n.is_empty() && same(n.as_bytes(), t.as_bytes())) => Ok(()),
+        Some(t)
+            if needed
+                .iter()
+                .any(|n| !n.is_empty() && same(n.as_bytes(), t.as_bytes())) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -75,15 +81,28 @@ mod tests {
 
     fn with(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
         h
     }
 
     #[test]
     fn admin_routes_need_the_admin_token() {
         let a = auth();
-        assert_eq!(check(&a, &HeaderMap::new(), Access::Admin).unwrap_err().status, StatusCode::UNAUTHORIZED);
-        assert_eq!(check(&a, &with("ingest-token-0123456789"), Access::Admin).unwrap_err().status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            check(&a, &HeaderMap::new(), Access::Admin)
+                .unwrap_err()
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            check(&a, &with("ingest-token-0123456789"), Access::Admin)
+                .unwrap_err()
+                .status,
+            StatusCode::FORBIDDEN
+        );
         check(&a, &with("admin-token-0123456789"), Access::Admin).unwrap();
     }
 

@@ -49,18 +49,30 @@ pub async fn read(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
 }
 
 /// Decodes a small JSON or MessagePack document (specs, settings).
-pub async fn decode<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
+pub async fn decode<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
     let bytes = read(body, limit).await?;
     match content_format(headers) {
-        Format::MsgPack => rmp_serde::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("body is not valid MessagePack for this request: {e}"))),
-        _ => serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("body is not valid JSON for this request: {e}"))),
+        Format::MsgPack => rmp_serde::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!(
+                "body is not valid MessagePack for this request: {e}"
+            ))
+        }),
+        _ => serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("body is not valid JSON for this request: {e}"))
+        }),
     }
 }
 
 /// Answers in MessagePack if the client accepts it, else JSON.
-pub fn answer<T: Serialize>(headers: &HeaderMap, status: axum::http::StatusCode, value: &T) -> Response {
+pub fn answer<T: Serialize>(
+    headers: &HeaderMap,
+    status: axum::http::StatusCode,
+    value: &T,
+) -> Response {
     let wants_msgpack = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -68,7 +80,12 @@ pub fn answer<T: Serialize>(headers: &HeaderMap, status: axum::http::StatusCode,
     if wants_msgpack {
         match rmp_serde::to_vec_named(value) {
             Ok(b) => (status, [(header::CONTENT_TYPE, MSGPACK)], b).into_response(),
-            Err(e) => ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "encode", e.to_string()).into_response(),
+            Err(e) => ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "encode",
+                e.to_string(),
+            )
+            .into_response(),
         }
     } else {
         (status, axum::Json(value)).into_response()

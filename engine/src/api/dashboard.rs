@@ -27,7 +27,11 @@ pub async fn page() -> Html<&'static str> {
 }
 
 pub async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
 }
 
 #[derive(Serialize)]
@@ -81,7 +85,12 @@ pub fn snapshot(st: &AppState) -> Status {
             queued: s.queued(),
             busy_ns: s.stats.busy_ns.load(Ordering::Relaxed),
             panics: s.stats.panics.load(Ordering::Relaxed),
-            last_panic: s.stats.last_panic.lock().map(|m| m.clone()).unwrap_or_default(),
+            last_panic: s
+                .stats
+                .last_panic
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
             backpressured: s.stats.backpressured.load(Ordering::Relaxed),
         })
         .collect();
@@ -90,7 +99,10 @@ pub fn snapshot(st: &AppState) -> Status {
         .into_iter()
         .map(|(spec, state, rt, c)| {
             let mut s = job_status(spec, state, rt, c, false);
-            s.spec.operators.iter_mut().for_each(|o| o.config = serde_json::Value::Null);
+            s.spec
+                .operators
+                .iter_mut()
+                .for_each(|o| o.config = serde_json::Value::Null);
             s
         })
         .collect();
@@ -101,7 +113,11 @@ pub fn snapshot(st: &AppState) -> Status {
         .filter(|t| !t.name().starts_with('_'))
         .map(|t| TopicBrief {
             name: t.name().to_owned(),
-            records: t.partitions().iter().map(|p| p.end_offset() - p.start_offset()).sum(),
+            records: t
+                .partitions()
+                .iter()
+                .map(|p| p.end_offset() - p.start_offset())
+                .sum(),
             size_bytes: t.partitions().iter().map(|p| p.size_bytes()).sum(),
         })
         .collect();
@@ -142,24 +158,42 @@ pub async fn events(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let data = serde_json::to_string(&snapshot(&st)).unwrap_or_default();
-        Some((Ok::<Event, Infallible>(Event::default().event("status").data(data)), (st, false)))
+        Some((
+            Ok::<Event, Infallible>(Event::default().event("status").data(data)),
+            (st, false),
+        ))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// 200 while every shard's loop turns; 503 naming the stuck ones otherwise.
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let e = &st.engine;
     let alive = e.shards_alive(e.stall_limit());
-    let panics: u64 = e.shards().iter().map(|s| s.stats.panics.load(Ordering::Relaxed)).sum();
-    let stuck: Vec<usize> = alive.iter().enumerate().filter(|(_, a)| !**a).map(|(i, _)| i).collect();
+    let panics: u64 = e
+        .shards()
+        .iter()
+        .map(|s| s.stats.panics.load(Ordering::Relaxed))
+        .sum();
+    let stuck: Vec<usize> = alive
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !**a)
+        .map(|(i, _)| i)
+        .collect();
     let body = serde_json::json!({
         "status": if stuck.is_empty() { "ok" } else { "degraded" },
         "shards": alive.len(),
         "stuck_shards": stuck,
         "shard_panics": panics,
     });
-    let code = if stuck.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if stuck.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, axum::Json(body)).into_response()
 }
 
@@ -167,6 +201,14 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let r = st.engine.recovery();
     let ready = st.engine.is_ready();
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(serde_json::json!({ "ready": ready, "recovery": r }))).into_response()
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        axum::Json(serde_json::json!({ "ready": ready, "recovery": r })),
+    )
+        .into_response()
 }

@@ -40,7 +40,8 @@ impl ApiError {
     }
 
     pub fn too_large(message: impl Into<String>, limit: usize) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).with(json!({ "limit": limit }))
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+            .with(json!({ "limit": limit }))
     }
 
     pub fn busy(retry_after_ms: u64) -> ApiError {
@@ -62,7 +63,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         let mut r = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
             r.headers_mut()
@@ -76,20 +78,26 @@ impl From<LogError> for ApiError {
     fn from(e: LogError) -> ApiError {
         let msg = e.to_string();
         let (status, code) = match &e {
-            LogError::UnknownTopic(_) | LogError::TopicDeleted(_) | LogError::UnknownPartition { .. } => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            LogError::InvalidTopicName { .. } | LogError::InvalidConfig { .. } | LogError::EmptyBatch { .. } => {
-                (StatusCode::BAD_REQUEST, "invalid")
-            }
+            LogError::UnknownTopic(_)
+            | LogError::TopicDeleted(_)
+            | LogError::UnknownPartition { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            LogError::InvalidTopicName { .. }
+            | LogError::InvalidConfig { .. }
+            | LogError::EmptyBatch { .. } => (StatusCode::BAD_REQUEST, "invalid"),
             LogError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             LogError::TopicExists(_) => (StatusCode::CONFLICT, "exists"),
-            LogError::QuotaFull { .. } | LogError::DiskFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
-            LogError::OffsetOutOfRange { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "offset_out_of_range"),
-            LogError::SequenceGap { .. } | LogError::SequenceTooOld { .. } | LogError::RetryMismatch { .. } => {
-                (StatusCode::CONFLICT, "sequence_refused")
+            LogError::QuotaFull { .. } | LogError::DiskFull { .. } => {
+                (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
             }
-            LogError::WriterBusy { .. } | LogError::Locked { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            LogError::OffsetOutOfRange { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "offset_out_of_range")
+            }
+            LogError::SequenceGap { .. }
+            | LogError::SequenceTooOld { .. }
+            | LogError::RetryMismatch { .. } => (StatusCode::CONFLICT, "sequence_refused"),
+            LogError::WriterBusy { .. } | LogError::Locked { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy")
+            }
             LogError::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "log_error"),
         };
@@ -118,12 +126,20 @@ impl From<EngineError> for ApiError {
             EngineError::Log(l) => l.into(),
             EngineError::Plugin(p) => p.into(),
             EngineError::Busy { retry_after_ms } => ApiError::busy(retry_after_ms),
-            EngineError::Spec(s) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_spec", s.to_string())
-                .with(json!({ "field": s.field })),
-            EngineError::NoSuchJob(_) | EngineError::NoSuchTopic(_) => ApiError::not_found(e.to_string()),
-            EngineError::JobExists(_) => ApiError::new(StatusCode::CONFLICT, "exists", e.to_string()),
+            EngineError::Spec(s) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_spec", s.to_string())
+                    .with(json!({ "field": s.field }))
+            }
+            EngineError::NoSuchJob(_) | EngineError::NoSuchTopic(_) => {
+                ApiError::not_found(e.to_string())
+            }
+            EngineError::JobExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "exists", e.to_string())
+            }
             EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            EngineError::Internal(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+            EngineError::Internal(m) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m)
+            }
         }
     }
 }

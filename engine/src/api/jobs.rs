@@ -62,7 +62,13 @@ fn wm(v: i64) -> Option<i64> {
 }
 
 /// The status of a job (shared with the dashboard).
-pub fn status(spec: JobSpec, state: JobState, rt: Option<Arc<JobRuntime>>, created_ms: i64, detail: bool) -> JobStatus {
+pub fn status(
+    spec: JobSpec,
+    state: JobState,
+    rt: Option<Arc<JobRuntime>>,
+    created_ms: i64,
+    detail: bool,
+) -> JobStatus {
     let mut s = JobStatus {
         name: spec.name.clone(),
         state,
@@ -97,7 +103,8 @@ pub fn status(spec: JobSpec, state: JobState, rt: Option<Arc<JobRuntime>>, creat
         s.lag = rt.lag();
         s.watermark = wm(rt.watermark());
         s.checkpoints = st.checkpoints.load(Ordering::Relaxed);
-        s.last_checkpoint_ms = Some(st.last_checkpoint_ms.load(Ordering::Relaxed)).filter(|v| *v > 0);
+        s.last_checkpoint_ms =
+            Some(st.last_checkpoint_ms.load(Ordering::Relaxed)).filter(|v| *v > 0);
         s.last_checkpoint_us = st.last_checkpoint_us.load(Ordering::Relaxed);
         s.last_checkpoint_bytes = st.last_checkpoint_bytes.load(Ordering::Relaxed);
         s.errors = st.errors.load(Ordering::Relaxed);
@@ -146,7 +153,11 @@ fn one(st: &AppState, name: &str) -> Result<JobStatus, ApiError> {
     Ok(status(spec, state, rt, created, true))
 }
 
-pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn create(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let spec: JobSpec = decode(&headers, body, MAX_SPEC_BYTES).await?;
     let name = spec.name.clone();
@@ -162,29 +173,49 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Resp
         .into_iter()
         .map(|(spec, state, rt, c)| status(spec, state, rt, c, false))
         .collect();
-    Ok(answer(&headers, StatusCode::OK, &serde_json::json!({ "jobs": jobs })))
+    Ok(answer(
+        &headers,
+        StatusCode::OK,
+        &serde_json::json!({ "jobs": jobs }),
+    ))
 }
 
-pub async fn describe(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn describe(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Read)?;
     Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
 }
 
-pub async fn stop(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn stop(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let n = name.clone();
     blocking(&st.engine, move |e| e.stop_job(&n)).await?;
     Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
 }
 
-pub async fn resume(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn resume(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let n = name.clone();
     blocking(&st.engine, move |e| e.resume_job(&n)).await?;
     Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
 }
 
-pub async fn checkpoint(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn checkpoint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let n = name.clone();
     blocking(&st.engine, move |e| e.checkpoint_job(&n)).await?;
@@ -207,11 +238,18 @@ pub async fn upgrade(
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let u: Upgrade = decode(&headers, body, 4096).await?;
     let n = name.clone();
-    blocking(&st.engine, move |e| e.upgrade_job(&n, &u.plugin, &u.version)).await?;
+    blocking(&st.engine, move |e| {
+        e.upgrade_job(&n, &u.plugin, &u.version)
+    })
+    .await?;
     Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
 }
 
-pub async fn delete(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     blocking(&st.engine, move |e| e.delete_job(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -47,13 +47,25 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/events", get(dashboard::events))
         .route("/api/v1/status", get(dashboard::status))
         .route("/api/v1/topics", get(topics::list).post(topics::create))
-        .route("/api/v1/topics/{name}", get(topics::describe).delete(topics::delete))
-        .route("/api/v1/topics/{name}/records", post(records::ingest).get(records::read))
+        .route(
+            "/api/v1/topics/{name}",
+            get(topics::describe).delete(topics::delete),
+        )
+        .route(
+            "/api/v1/topics/{name}/records",
+            post(records::ingest).get(records::read),
+        )
         .route("/api/v1/topics/{name}/tail", get(records::tail))
         .route("/api/v1/plugins", get(plugins::list).post(plugins::upload))
-        .route("/api/v1/plugins/{name}/{version}", get(plugins::describe).delete(plugins::delete))
+        .route(
+            "/api/v1/plugins/{name}/{version}",
+            get(plugins::describe).delete(plugins::delete),
+        )
         .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
-        .route("/api/v1/jobs/{name}", get(jobs::describe).delete(jobs::delete))
+        .route(
+            "/api/v1/jobs/{name}",
+            get(jobs::describe).delete(jobs::delete),
+        )
         .route("/api/v1/jobs/{name}/stop", post(jobs::stop))
         .route("/api/v1/jobs/{name}/resume", post(jobs::resume))
         .route("/api/v1/jobs/{name}/upgrade", post(jobs::upgrade))
@@ -71,7 +83,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(engine);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

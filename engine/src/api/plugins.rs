@@ -38,22 +38,33 @@ pub async fn upload(
     let limit = cfg.wasm.max_module_bytes;
     let bytes = read(body, limit).await.map_err(|mut e| {
         if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-            e.message = format!("plugin module is larger than the {limit}-byte limit (wasm.max_module_bytes)");
+            e.message = format!(
+                "plugin module is larger than the {limit}-byte limit (wasm.max_module_bytes)"
+            );
         }
         e
     })?;
     let engine = st.engine.clone();
-    let (stored, created) = tokio::task::spawn_blocking(move || engine.plugins.put(&name, &version, &bytes, false))
-        .await
-        .map_err(blocking_err)??;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (stored, created) =
+        tokio::task::spawn_blocking(move || engine.plugins.put(&name, &version, &bytes, false))
+            .await
+            .map_err(blocking_err)??;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(answer(&headers, status, &stored))
 }
 
 pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Read)?;
     let plugins = st.engine.plugins.list()?;
-    Ok(answer(&headers, StatusCode::OK, &serde_json::json!({ "plugins": plugins })))
+    Ok(answer(
+        &headers,
+        StatusCode::OK,
+        &serde_json::json!({ "plugins": plugins }),
+    ))
 }
 
 pub async fn describe(
@@ -62,13 +73,15 @@ pub async fn describe(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Read)?;
-    let p = st
-        .engine
-        .plugins
-        .get(&name, &version)?
-        .ok_or_else(|| ApiError::not_found(format!("plugin `{name}@{version}` is not installed")))?;
+    let p = st.engine.plugins.get(&name, &version)?.ok_or_else(|| {
+        ApiError::not_found(format!("plugin `{name}@{version}` is not installed"))
+    })?;
     let users = st.engine.plugin_users(&name, &version);
-    Ok(answer(&headers, StatusCode::OK, &serde_json::json!({ "plugin": p, "used_by": users })))
+    Ok(answer(
+        &headers,
+        StatusCode::OK,
+        &serde_json::json!({ "plugin": p, "used_by": users }),
+    ))
 }
 
 pub async fn delete(

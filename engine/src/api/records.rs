@@ -103,7 +103,8 @@ impl Builder<'_> {
         let start = self.out.data.len();
         let mut de = serde_json::Deserializer::from_str(raw);
         let mut ser = rmp_serde::Serializer::new(&mut self.out.data).with_struct_map();
-        serde_transcode::transcode(&mut de, &mut ser).map_err(|e| err_at(i, format!("value: {e}")))?;
+        serde_transcode::transcode(&mut de, &mut ser)
+            .map_err(|e| err_at(i, format!("value: {e}")))?;
         self.finish_value(i, start)
     }
 
@@ -122,21 +123,35 @@ impl Builder<'_> {
     }
 
     /// Key and time from fields of a stored value (bare items).
-    fn from_fields(&mut self, i: usize, value: Range<usize>) -> Result<(Range<usize>, i64), ApiError> {
+    fn from_fields(
+        &mut self,
+        i: usize,
+        value: Range<usize>,
+    ) -> Result<(Range<usize>, i64), ApiError> {
         let mut key = Vec::new();
         if let Some(f) = &self.key_field {
-            let ok = f.get(&self.out.data[value.clone()]).is_some_and(|s| s.write_key(&mut key));
+            let ok = f
+                .get(&self.out.data[value.clone()])
+                .is_some_and(|s| s.write_key(&mut key));
             if !ok {
-                return Err(err_at(i, format!("key field `{f}` is missing or not a string or integer")));
+                return Err(err_at(
+                    i,
+                    format!("key field `{f}` is missing or not a string or integer"),
+                ));
             }
         }
         let ts = match &self.time_field {
             None => self.now,
             Some(f) => match f.get(&self.out.data[value.clone()]) {
-                Some(Scalar::Str(s)) => parse_time(s).map_err(|m| err_at(i, format!("time field `{f}`: {m}")))?,
-                Some(s) => s
-                    .as_i64()
-                    .ok_or_else(|| err_at(i, format!("time field `{f}` is not epoch milliseconds or RFC 3339")))?,
+                Some(Scalar::Str(s)) => {
+                    parse_time(s).map_err(|m| err_at(i, format!("time field `{f}`: {m}")))?
+                }
+                Some(s) => s.as_i64().ok_or_else(|| {
+                    err_at(
+                        i,
+                        format!("time field `{f}` is not epoch milliseconds or RFC 3339"),
+                    )
+                })?,
                 None => return Err(err_at(i, format!("time field `{f}` is missing"))),
             },
         };
@@ -176,8 +191,15 @@ impl Builder<'_> {
                 Ok(serde_json::Value::Number(n)) => n
                     .as_i64()
                     .ok_or_else(|| err_at(i, "timestamp must be integer epoch milliseconds"))?,
-                Ok(serde_json::Value::String(s)) => parse_time(&s).map_err(|m| err_at(i, format!("timestamp: {m}")))?,
-                _ => return Err(err_at(i, "timestamp must be epoch milliseconds or an RFC 3339 string")),
+                Ok(serde_json::Value::String(s)) => {
+                    parse_time(&s).map_err(|m| err_at(i, format!("timestamp: {m}")))?
+                }
+                _ => {
+                    return Err(err_at(
+                        i,
+                        "timestamp must be epoch milliseconds or an RFC 3339 string",
+                    ));
+                }
             },
         };
         if env.headers.is_some_and(|h| !h.is_empty()) {
@@ -198,7 +220,8 @@ impl Builder<'_> {
             self.push(ts, k, v);
             return Ok(());
         }
-        let fields = mpack::map_fields(item).ok_or_else(|| err_at(i, "not a map with string keys"))?;
+        let fields =
+            mpack::map_fields(item).ok_or_else(|| err_at(i, "not a map with string keys"))?;
         let (mut key, mut ts, mut value) = (Vec::new(), self.now, None);
         for (name, range) in fields {
             let raw = &item[range];
@@ -210,14 +233,23 @@ impl Builder<'_> {
                 },
                 "timestamp" | "ts" => {
                     ts = match mpack::scalar(raw) {
-                        Some(Scalar::Str(s)) => parse_time(s).map_err(|m| err_at(i, format!("timestamp: {m}")))?,
-                        Some(s) => s.as_i64().ok_or_else(|| err_at(i, "timestamp must be epoch milliseconds"))?,
+                        Some(Scalar::Str(s)) => {
+                            parse_time(s).map_err(|m| err_at(i, format!("timestamp: {m}")))?
+                        }
+                        Some(s) => s
+                            .as_i64()
+                            .ok_or_else(|| err_at(i, "timestamp must be epoch milliseconds"))?,
                         None => return Err(err_at(i, "timestamp is malformed")),
                     }
                 }
                 "value" => value = Some(raw),
                 "headers" => {}
-                other => return Err(err_at(i, format!("unknown field `{other}`; expected key, timestamp, value, headers"))),
+                other => {
+                    return Err(err_at(
+                        i,
+                        format!("unknown field `{other}`; expected key, timestamp, value, headers"),
+                    ));
+                }
             }
         }
         let raw = value.ok_or_else(|| err_at(i, "missing `value`"))?;
@@ -260,7 +292,8 @@ pub fn parse_body(
     b.out.data.reserve(body.len());
     match format {
         Format::Json => {
-            let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
+            let text = std::str::from_utf8(body)
+                .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
             let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
                 ApiError::bad_request(format!("body must be a JSON array of records: {e}"))
             })?;
@@ -270,7 +303,8 @@ pub fn parse_body(
             }
         }
         Format::Ndjson => {
-            let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
+            let text = std::str::from_utf8(body)
+                .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             b.check_count(lines.len())?;
             for (i, line) in lines.iter().enumerate() {
@@ -278,8 +312,9 @@ pub fn parse_body(
             }
         }
         Format::MsgPack => {
-            let items = mpack::array_items(body)
-                .ok_or_else(|| ApiError::bad_request("body must be one well-formed MessagePack array of records"))?;
+            let items = mpack::array_items(body).ok_or_else(|| {
+                ApiError::bad_request("body must be one well-formed MessagePack array of records")
+            })?;
             b.check_count(items.len())?;
             for (i, r) in items.into_iter().enumerate() {
                 b.msgpack_item(i, &body[r])?;
@@ -302,12 +337,18 @@ pub async fn ingest(
     let cfg = st.engine.config();
     check(&cfg.auth, &headers, Access::Ingest)?;
     if st.engine.log.topic(&name).is_none() {
-        return Err(ApiError::not_found(format!("topic `{name}` does not exist; create it with POST /api/v1/topics")));
+        return Err(ApiError::not_found(format!(
+            "topic `{name}` does not exist; create it with POST /api/v1/topics"
+        )));
     }
     let producer = match (params.producer_id, params.sequence) {
         (Some(p), Some(s)) => Some((p, s)),
         (None, None) => None,
-        _ => return Err(ApiError::bad_request("give both producer_id and sequence for an idempotent batch, or neither")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give both producer_id and sequence for an idempotent batch, or neither",
+            ));
+        }
     };
     let bytes = read_body(body, cfg.limits.max_body_bytes).await?;
     let records = parse_body(
@@ -362,7 +403,10 @@ fn read_some(
         .ok_or_else(|| ApiError::not_found(format!("topic `{name}` does not exist")))?;
     let n = topic.partitions().len() as u32;
     if partition >= n {
-        return Err(ApiError::bad_request(format!("topic `{name}` has partitions 0 to {}", n - 1)));
+        return Err(ApiError::bad_request(format!(
+            "topic `{name}` has partitions 0 to {}",
+            n - 1
+        )));
     }
     let part = topic.partition(partition).clone();
     let mut records = Vec::new();
@@ -391,11 +435,14 @@ pub async fn read_records(
 ) -> Result<ReadAnswer, ApiError> {
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_READ_LIMIT {
-        return Err(ApiError::bad_request(format!("limit must be 1 to {MAX_READ_LIMIT}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_READ_LIMIT}"
+        )));
     }
     let partition = p.partition.unwrap_or(0);
     let offset = p.offset.unwrap_or(0);
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(p.wait_ms.unwrap_or(0).min(MAX_WAIT_MS));
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(p.wait_ms.unwrap_or(0).min(MAX_WAIT_MS));
     loop {
         let a = read_some(st, name, partition, offset, limit)?;
         if !a.records.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -438,7 +485,12 @@ pub async fn tail(
         .ok_or_else(|| ApiError::not_found(format!("topic `{name}` does not exist")))?;
     let n = topic.partitions().len() as u32;
     let parts: Vec<u32> = match p.partition {
-        Some(x) if x >= n => return Err(ApiError::bad_request(format!("topic `{name}` has partitions 0 to {}", n - 1))),
+        Some(x) if x >= n => {
+            return Err(ApiError::bad_request(format!(
+                "topic `{name}` has partitions 0 to {}",
+                n - 1
+            )));
+        }
         Some(x) => vec![x],
         None => (0..n).collect(),
     };
@@ -447,7 +499,14 @@ pub async fn tail(
         .iter()
         .map(|&q| {
             let part = topic.partition(q);
-            (q, if earliest { part.start_offset() } else { part.end_offset() })
+            (
+                q,
+                if earliest {
+                    part.start_offset()
+                } else {
+                    part.end_offset()
+                },
+            )
         })
         .collect();
     let state = (st, name, positions);
@@ -460,7 +519,9 @@ pub async fn tail(
                         *off = a.next_offset;
                         for r in a.records {
                             let data = serde_json::to_string(&r).unwrap_or_default();
-                            events.push(Ok::<Event, Infallible>(Event::default().event("record").data(data)));
+                            events.push(Ok::<Event, Infallible>(
+                                Event::default().event("record").data(data),
+                            ));
                         }
                     }
                     Err(e) => {
@@ -479,7 +540,9 @@ pub async fn tail(
         }
     });
     use futures_util::StreamExt;
-    Ok(Sse::new(stream.flatten()).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(stream.flatten())
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 #[cfg(test)]
@@ -499,19 +562,28 @@ mod tests {
         assert_eq!(&r.data[r.records[0].key.clone()], b"p1");
         assert_eq!(r.records[1].timestamp, 2000);
         assert_eq!(&r.data[r.records[1].key.clone()], b"7");
-        let v: serde_json::Value = rmp_serde::from_slice(&r.data[r.records[0].value.clone()]).unwrap();
+        let v: serde_json::Value =
+            rmp_serde::from_slice(&r.data[r.records[0].value.clone()]).unwrap();
         assert_eq!(v, serde_json::json!({"amount": 5}));
     }
 
     #[test]
     fn bare_values_take_key_and_time_from_named_fields() {
-        let p = IngestParams { key_field: Some("payer".into()), time_field: Some("ts".into()), ..params() };
+        let p = IngestParams {
+            key_field: Some("payer".into()),
+            time_field: Some("ts".into()),
+            ..params()
+        };
         let body = b"{\"payer\":\"u1\",\"ts\":5}\n{\"payer\":\"u2\",\"ts\":6}\n";
         let r = parse_body(Format::Ndjson, body, &p, 10, 1000).unwrap();
         assert_eq!(&r.data[r.records[1].key.clone()], b"u2");
         assert_eq!(r.records[1].timestamp, 6);
         let missing = parse_body(Format::Ndjson, b"{\"ts\":5}", &p, 10, 1000).unwrap_err();
-        assert!(missing.message.contains("record 0") && missing.message.contains("payer"), "{}", missing.message);
+        assert!(
+            missing.message.contains("record 0") && missing.message.contains("payer"),
+            "{}",
+            missing.message
+        );
     }
 
     #[test]
@@ -520,16 +592,33 @@ mod tests {
         let item = serde_json::json!([{"key": "k", "timestamp": 9, "value": value}]);
         let body = rmp_serde::to_vec_named(&item).unwrap();
         let r = parse_body(Format::MsgPack, &body, &params(), 10, 1000).unwrap();
-        assert_eq!(&r.data[r.records[0].value.clone()], &rmp_serde::to_vec_named(&value).unwrap()[..]);
+        assert_eq!(
+            &r.data[r.records[0].value.clone()],
+            &rmp_serde::to_vec_named(&value).unwrap()[..]
+        );
         assert_eq!(r.records[0].timestamp, 9);
     }
 
     #[test]
     fn limits_and_malformed_bodies_are_refused_clearly() {
-        let e = parse_body(Format::Json, br#"[{"value":1},{"value":2}]"#, &params(), 1, 1000).unwrap_err();
+        let e = parse_body(
+            Format::Json,
+            br#"[{"value":1},{"value":2}]"#,
+            &params(),
+            1,
+            1000,
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(e.message.contains("max_batch_records"));
-        let e = parse_body(Format::Json, br#"[{"value":"xxxxxxxxxxxx"}]"#, &params(), 10, 4).unwrap_err();
+        let e = parse_body(
+            Format::Json,
+            br#"[{"value":"xxxxxxxxxxxx"}]"#,
+            &params(),
+            10,
+            4,
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         let e = parse_body(Format::Json, br#"[{"value":1"#, &params(), 10, 100).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);

@@ -78,12 +78,15 @@ fn info(st: &AppState, t: &Topic, detail: bool) -> TopicInfo {
             .into_iter()
             .filter_map(|(spec, _, rt, _)| {
                 let rt = rt?;
-                spec.sources.iter().any(|s| s.topic == t.name()).then(|| JobLag {
-                    job: spec.name.clone(),
-                    lag: rt.tasks.first().map_or_else(Vec::new, |ts| {
-                        ts.iter().map(|i| i.lag.load(Ordering::Relaxed)).collect()
-                    }),
-                })
+                spec.sources
+                    .iter()
+                    .any(|s| s.topic == t.name())
+                    .then(|| JobLag {
+                        job: spec.name.clone(),
+                        lag: rt.tasks.first().map_or_else(Vec::new, |ts| {
+                            ts.iter().map(|i| i.lag.load(Ordering::Relaxed)).collect()
+                        }),
+                    })
             })
             .collect()
     } else {
@@ -104,7 +107,11 @@ fn info(st: &AppState, t: &Topic, detail: bool) -> TopicInfo {
     }
 }
 
-pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn create(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let cfg_now = st.engine.config();
     check(&cfg_now.auth, &headers, Access::Admin)?;
     let req: CreateTopic = decode(&headers, body, MAX_SETTINGS_BYTES).await?;
@@ -138,12 +145,26 @@ pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) 
 
 pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Read)?;
-    let mut topics: Vec<TopicInfo> = st.engine.log.topics().iter().map(|t| info(&st, t, false)).collect();
+    let mut topics: Vec<TopicInfo> = st
+        .engine
+        .log
+        .topics()
+        .iter()
+        .map(|t| info(&st, t, false))
+        .collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(answer(&headers, StatusCode::OK, &serde_json::json!({ "topics": topics })))
+    Ok(answer(
+        &headers,
+        StatusCode::OK,
+        &serde_json::json!({ "topics": topics }),
+    ))
 }
 
-pub async fn describe(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn describe(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Read)?;
     let t = st
         .engine
@@ -153,12 +174,17 @@ pub async fn describe(State(st): State<AppState>, headers: HeaderMap, Path(name)
     Ok(answer(&headers, StatusCode::OK, &info(&st, &t, true)))
 }
 
-pub async fn delete(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let engine = st.engine.clone();
     tokio::task::spawn_blocking(move || engine.delete_topic(&name))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+        .map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
-

@@ -37,7 +37,11 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Resp
             }
         })
         .collect();
-    Ok(answer(&headers, StatusCode::OK, &serde_json::json!({ "views": views })))
+    Ok(answer(
+        &headers,
+        StatusCode::OK,
+        &serde_json::json!({ "views": views }),
+    ))
 }
 
 pub async fn query(
@@ -48,12 +52,14 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Read)?;
     if q.limit.is_some_and(|l| l > MAX_QUERY_LIMIT) {
-        return Err(ApiError::bad_request(format!("limit must be at most {MAX_QUERY_LIMIT}; page with offset")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be at most {MAX_QUERY_LIMIT}; page with offset"
+        )));
     }
-    let view = st
-        .engine
-        .views
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found(format!("view `{name}` does not exist; a job creates it with a `view` sink")))?;
+    let view = st.engine.views.get(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "view `{name}` does not exist; a job creates it with a `view` sink"
+        ))
+    })?;
     Ok(answer(&headers, StatusCode::OK, &view.query(&q)))
 }

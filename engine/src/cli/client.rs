@@ -37,13 +37,21 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
-    fn finish(&self, what: &str, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value> {
+    fn finish(
+        &self,
+        what: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value> {
         let mut r = r.map_err(|e| {
             anyhow!("cannot reach the Sluice server at {} ({e}); is `sluice serve` running? set --server or SLUICE_SERVER", self.base)
         })?;
         let status = r.status();
         let text = r.body_mut().read_to_string().unwrap_or_default();
-        let v: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_success() {
             return Ok(v);
         }
@@ -82,7 +90,12 @@ impl Client {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
-        self.send("POST", path, "application/json", body.to_string().as_bytes())
+        self.send(
+            "POST",
+            path,
+            "application/json",
+            body.to_string().as_bytes(),
+        )
     }
 
     pub fn delete(&self, path: &str) -> Result<Value> {
@@ -137,22 +150,63 @@ pub fn topics(cmd: TopicCmd) -> Result<()> {
             let c = Client::new(&c.conn);
             let v = c.get("/api/v1/topics")?;
             c.print(&v, |v| {
-                let mut t = table(&["topic", "partitions", "records", "bytes", "fsync", "written by"]);
+                let mut t = table(&[
+                    "topic",
+                    "partitions",
+                    "records",
+                    "bytes",
+                    "fsync",
+                    "written by",
+                ]);
                 for x in v["topics"].as_array().into_iter().flatten() {
-                    t.add_row(vec![s(&x["name"]), s(&x["partitions"]), s(&x["records"]), s(&x["size_bytes"]), s(&x["fsync"]), s(&x["written_by"])]);
+                    t.add_row(vec![
+                        s(&x["name"]),
+                        s(&x["partitions"]),
+                        s(&x["records"]),
+                        s(&x["size_bytes"]),
+                        s(&x["fsync"]),
+                        s(&x["written_by"]),
+                    ]);
                 }
                 t
             });
         }
-        TopicCmd::Create { name, partitions, fsync, retention_ms, retention_bytes, conn } => {
+        TopicCmd::Create {
+            name,
+            partitions,
+            fsync,
+            retention_ms,
+            retention_bytes,
+            conn,
+        } => {
             let c = Client::new(&conn);
             let mut body = json!({ "name": name });
-            if let Some(p) = partitions { body["partitions"] = p.into(); }
-            if let Some(f) = fsync { body["fsync"] = f.into(); }
-            if let Some(r) = retention_ms { body["retention_ms"] = r.into(); }
-            if let Some(r) = retention_bytes { body["retention_bytes"] = r.into(); }
+            if let Some(p) = partitions {
+                body["partitions"] = p.into();
+            }
+            if let Some(f) = fsync {
+                body["fsync"] = f.into();
+            }
+            if let Some(r) = retention_ms {
+                body["retention_ms"] = r.into();
+            }
+            if let Some(r) = retention_bytes {
+                body["retention_bytes"] = r.into();
+            }
             let v = c.post_json("/api/v1/topics", &body)?;
-            c.print(&v, |v| kv(v, &["name", "partitions", "fsync", "retention_ms", "retention_bytes", "segment_bytes"]));
+            c.print(&v, |v| {
+                kv(
+                    v,
+                    &[
+                        "name",
+                        "partitions",
+                        "fsync",
+                        "retention_ms",
+                        "retention_bytes",
+                        "segment_bytes",
+                    ],
+                )
+            });
         }
         TopicCmd::Describe { name, conn } => {
             let c = Client::new(&conn);
@@ -160,10 +214,22 @@ pub fn topics(cmd: TopicCmd) -> Result<()> {
             c.print(&v, |v| {
                 let mut t = table(&["partition", "start", "end", "durable", "bytes"]);
                 for p in v["partition_info"].as_array().into_iter().flatten() {
-                    t.add_row(vec![s(&p["partition"]), s(&p["start_offset"]), s(&p["end_offset"]), s(&p["durable_offset"]), s(&p["size_bytes"])]);
+                    t.add_row(vec![
+                        s(&p["partition"]),
+                        s(&p["start_offset"]),
+                        s(&p["end_offset"]),
+                        s(&p["durable_offset"]),
+                        s(&p["size_bytes"]),
+                    ]);
                 }
                 for r in v["readers"].as_array().into_iter().flatten() {
-                    t.add_row(vec![format!("job {}", s(&r["job"])), "lag".into(), s(&r["lag"]), String::new(), String::new()]);
+                    t.add_row(vec![
+                        format!("job {}", s(&r["job"])),
+                        "lag".into(),
+                        s(&r["lag"]),
+                        String::new(),
+                        String::new(),
+                    ]);
                 }
                 t
             });
@@ -185,23 +251,53 @@ pub fn plugins(cmd: PluginCmd) -> Result<()> {
                 let mut t = table(&["plugin", "version", "bytes", "abi", "digest", "bundled"]);
                 for p in v["plugins"].as_array().into_iter().flatten() {
                     let digest = s(&p["digest"]);
-                    t.add_row(vec![s(&p["name"]), s(&p["version"]), s(&p["size"]), s(&p["abi_version"]), digest.chars().take(12).collect(), s(&p["bundled"])]);
+                    t.add_row(vec![
+                        s(&p["name"]),
+                        s(&p["version"]),
+                        s(&p["size"]),
+                        s(&p["abi_version"]),
+                        digest.chars().take(12).collect(),
+                        s(&p["bundled"]),
+                    ]);
                 }
                 t
             });
         }
-        PluginCmd::Upload { file, name, version, conn } => {
+        PluginCmd::Upload {
+            file,
+            name,
+            version,
+            conn,
+        } => {
             let c = Client::new(&conn);
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let v = c.send("POST", &format!("/api/v1/plugins?name={name}&version={version}"), "application/wasm", &bytes)?;
-            c.print(&v, |v| kv(v, &["name", "version", "digest", "size", "abi_version"]));
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let v = c.send(
+                "POST",
+                &format!("/api/v1/plugins?name={name}&version={version}"),
+                "application/wasm",
+                &bytes,
+            )?;
+            c.print(&v, |v| {
+                kv(v, &["name", "version", "digest", "size", "abi_version"])
+            });
         }
         PluginCmd::Describe { plugin, conn } => {
             let (n, ver) = split_ref(&plugin)?;
             let c = Client::new(&conn);
             let v = c.get(&format!("/api/v1/plugins/{n}/{ver}"))?;
             c.print(&v, |v| {
-                let mut t = kv(&v["plugin"], &["name", "version", "digest", "size", "abi_version", "exports"]);
+                let mut t = kv(
+                    &v["plugin"],
+                    &[
+                        "name",
+                        "version",
+                        "digest",
+                        "size",
+                        "abi_version",
+                        "exports",
+                    ],
+                );
                 t.add_row(vec!["used by".into(), s(&v["used_by"])]);
                 t
             });
@@ -216,10 +312,25 @@ pub fn plugins(cmd: PluginCmd) -> Result<()> {
 }
 
 fn job_table(v: &Value) -> Table {
-    kv(v, &[
-        "name", "state", "reason", "uptime_s", "records_in", "records_out", "rate_in", "lag", "watermark",
-        "checkpoints", "last_checkpoint_ms", "errors", "dead_letters", "late_events",
-    ])
+    kv(
+        v,
+        &[
+            "name",
+            "state",
+            "reason",
+            "uptime_s",
+            "records_in",
+            "records_out",
+            "rate_in",
+            "lag",
+            "watermark",
+            "checkpoints",
+            "last_checkpoint_ms",
+            "errors",
+            "dead_letters",
+            "late_events",
+        ],
+    )
 }
 
 pub fn jobs(cmd: JobCmd) -> Result<()> {
@@ -228,9 +339,25 @@ pub fn jobs(cmd: JobCmd) -> Result<()> {
             let c = Client::new(&c.conn);
             let v = c.get("/api/v1/jobs")?;
             c.print(&v, |v| {
-                let mut t = table(&["job", "state", "in/s", "records in", "lag", "checkpoints", "errors"]);
+                let mut t = table(&[
+                    "job",
+                    "state",
+                    "in/s",
+                    "records in",
+                    "lag",
+                    "checkpoints",
+                    "errors",
+                ]);
                 for j in v["jobs"].as_array().into_iter().flatten() {
-                    t.add_row(vec![s(&j["name"]), s(&j["state"]), format!("{:.0}", j["rate_in"].as_f64().unwrap_or(0.0)), s(&j["records_in"]), s(&j["lag"]), s(&j["checkpoints"]), s(&j["errors"])]);
+                    t.add_row(vec![
+                        s(&j["name"]),
+                        s(&j["state"]),
+                        format!("{:.0}", j["rate_in"].as_f64().unwrap_or(0.0)),
+                        s(&j["records_in"]),
+                        s(&j["lag"]),
+                        s(&j["checkpoints"]),
+                        s(&j["errors"]),
+                    ]);
                 }
                 t
             });
@@ -238,12 +365,15 @@ pub fn jobs(cmd: JobCmd) -> Result<()> {
         }
         JobCmd::Create { spec, conn } => {
             let c = Client::new(&conn);
-            let text = std::fs::read_to_string(&spec).with_context(|| format!("cannot read {}", spec.display()))?;
+            let text = std::fs::read_to_string(&spec)
+                .with_context(|| format!("cannot read {}", spec.display()))?;
             let spec_v: Value = if spec.extension().is_some_and(|e| e == "toml") {
-                let t: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", spec.display()))?;
+                let t: toml::Value = toml::from_str(&text)
+                    .with_context(|| format!("{} is not valid TOML", spec.display()))?;
                 serde_json::to_value(t)?
             } else {
-                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", spec.display()))?
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not valid JSON", spec.display()))?
             };
             let v = c.post_json("/api/v1/jobs", &spec_v)?;
             (c, v)
@@ -268,9 +398,17 @@ pub fn jobs(cmd: JobCmd) -> Result<()> {
             let v = c.post_json(&format!("/api/v1/jobs/{name}/checkpoint"), &Value::Null)?;
             (c, v)
         }
-        JobCmd::Upgrade { name, plugin, version, conn } => {
+        JobCmd::Upgrade {
+            name,
+            plugin,
+            version,
+            conn,
+        } => {
             let c = Client::new(&conn);
-            let v = c.post_json(&format!("/api/v1/jobs/{name}/upgrade"), &json!({"plugin": plugin, "version": version}))?;
+            let v = c.post_json(
+                &format!("/api/v1/jobs/{name}/upgrade"),
+                &json!({"plugin": plugin, "version": version}),
+            )?;
             (c, v)
         }
         JobCmd::Delete { name, conn } => {
@@ -296,19 +434,42 @@ pub fn views(cmd: ViewCmd) -> Result<()> {
                 t
             });
         }
-        ViewCmd::Query { name, key, latest, sort, limit, rank_of, conn } => {
+        ViewCmd::Query {
+            name,
+            key,
+            latest,
+            sort,
+            limit,
+            rank_of,
+            conn,
+        } => {
             let c = Client::new(&conn);
             let mut q = vec![];
-            if let Some(k) = key { q.push(format!("key={}", enc(&k))); }
-            if latest { q.push("latest=true".into()); }
-            if let Some(x) = sort { q.push(format!("sort={}", enc(&x))); }
-            if let Some(x) = limit { q.push(format!("limit={x}")); }
-            if let Some(x) = rank_of { q.push(format!("rank_of={}", enc(&x))); }
+            if let Some(k) = key {
+                q.push(format!("key={}", enc(&k)));
+            }
+            if latest {
+                q.push("latest=true".into());
+            }
+            if let Some(x) = sort {
+                q.push(format!("sort={}", enc(&x)));
+            }
+            if let Some(x) = limit {
+                q.push(format!("limit={x}"));
+            }
+            if let Some(x) = rank_of {
+                q.push(format!("rank_of={}", enc(&x)));
+            }
             let v = c.get(&format!("/api/v1/views/{name}?{}", q.join("&")))?;
             c.print(&v, |v| {
                 let mut t = table(&["key", "window start", "window end", "value"]);
                 for r in v["rows"].as_array().into_iter().flatten() {
-                    t.add_row(vec![s(&r["key"]), s(&r["window_start"]), s(&r["window_end"]), r["value"].to_string()]);
+                    t.add_row(vec![
+                        s(&r["key"]),
+                        s(&r["window_start"]),
+                        s(&r["window_end"]),
+                        r["value"].to_string(),
+                    ]);
                 }
                 if let Some(rank) = v.get("rank") {
                     t.add_row(vec!["rank".into(), s(rank), String::new(), String::new()]);
@@ -324,7 +485,9 @@ pub fn views(cmd: ViewCmd) -> Result<()> {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -340,9 +503,15 @@ pub fn ingest(a: IngestArgs) -> Result<()> {
         ))
     };
     let mut q = vec![];
-    if let Some(k) = &a.key_field { q.push(format!("key_field={}", enc(k))); }
-    if let Some(t) = &a.time_field { q.push(format!("time_field={}", enc(t))); }
-    if a.bare { q.push("bare=true".into()); }
+    if let Some(k) = &a.key_field {
+        q.push(format!("key_field={}", enc(k)));
+    }
+    if let Some(t) = &a.time_field {
+        q.push(format!("time_field={}", enc(t)));
+    }
+    if a.bare {
+        q.push("bare=true".into());
+    }
     let path = format!("/api/v1/topics/{}/records?{}", a.topic, q.join("&"));
     let lines: Box<dyn Iterator<Item = Result<String>>> = if a.json_array {
         let mut text = String::new();
@@ -350,10 +519,18 @@ pub fn ingest(a: IngestArgs) -> Result<()> {
         let items: Vec<Value> = serde_json::from_str(&text).context("input is not a JSON array")?;
         Box::new(items.into_iter().map(|v| Ok(v.to_string())))
     } else {
-        Box::new(input.lines().map(|l| l.map_err(anyhow::Error::from)).filter(|l| l.as_ref().map_or(true, |s| !s.trim().is_empty())))
+        Box::new(
+            input
+                .lines()
+                .map(|l| l.map_err(anyhow::Error::from))
+                .filter(|l| l.as_ref().map_or(true, |s| !s.trim().is_empty())),
+        )
     };
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} records sent ({per_sec}) {msg}").expect("valid template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} records sent ({per_sec}) {msg}")
+            .expect("valid template"),
+    );
     let started = Instant::now();
     let (mut sent, mut batches, mut dups) = (0u64, 0u64, 0u64);
     let mut buf: Vec<String> = Vec::with_capacity(a.batch);
@@ -365,7 +542,12 @@ pub fn ingest(a: IngestArgs) -> Result<()> {
         loop {
             match c.send("POST", &path, "application/x-ndjson", body.as_bytes()) {
                 Ok(v) => {
-                    dups += v["partitions"].as_array().into_iter().flatten().filter(|p| p["duplicate"] == true).count() as u64;
+                    dups += v["partitions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p["duplicate"] == true)
+                        .count() as u64;
                     break;
                 }
                 Err(e) if e.to_string().contains("429") || e.to_string().contains("503") => {
@@ -395,7 +577,11 @@ pub fn ingest(a: IngestArgs) -> Result<()> {
     if c.json {
         println!("{summary}");
     } else {
-        println!("sent {sent} records to `{}` in {batches} requests, {secs:.2} s ({:.0} records/s)", a.topic, sent as f64 / secs.max(1e-9));
+        println!(
+            "sent {sent} records to `{}` in {batches} requests, {secs:.2} s ({:.0} records/s)",
+            a.topic,
+            sent as f64 / secs.max(1e-9)
+        );
     }
     Ok(())
 }
@@ -411,21 +597,35 @@ pub fn tail(a: TailArgs) -> Result<()> {
         .iter()
         .map(|&p| {
             let info = &topic["partition_info"][p as usize];
-            if a.from_earliest { info["start_offset"].as_u64().unwrap_or(0) } else { info["end_offset"].as_u64().unwrap_or(0) }
+            if a.from_earliest {
+                info["start_offset"].as_u64().unwrap_or(0)
+            } else {
+                info["end_offset"].as_u64().unwrap_or(0)
+            }
         })
         .collect();
     let out = std::io::stdout();
     loop {
         let mut any = false;
         for (i, &p) in parts.iter().enumerate() {
-            let v = c.get(&format!("/api/v1/topics/{}/records?partition={p}&offset={}&limit=500", a.topic, next[i]))?;
+            let v = c.get(&format!(
+                "/api/v1/topics/{}/records?partition={p}&offset={}&limit=500",
+                a.topic, next[i]
+            ))?;
             for r in v["records"].as_array().into_iter().flatten() {
                 any = true;
                 let mut o = out.lock();
                 if c.json {
                     writeln!(o, "{r}")?;
                 } else {
-                    writeln!(o, "p{} @{} key={} {}", r["partition"], r["offset"], s(&r["key"]), r["value"])?;
+                    writeln!(
+                        o,
+                        "p{} @{} key={} {}",
+                        r["partition"],
+                        r["offset"],
+                        s(&r["key"]),
+                        r["value"]
+                    )?;
                 }
             }
             next[i] = v["next_offset"].as_u64().unwrap_or(next[i]);

@@ -92,7 +92,12 @@ pub struct DemoArgs {
 /// Where the server is and how to talk to it.
 #[derive(Debug, Args, Clone)]
 pub struct Conn {
-    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:7070", global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_SERVER",
+        default_value = "http://127.0.0.1:7070",
+        global = true
+    )]
     pub server: String,
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,

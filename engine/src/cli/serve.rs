@@ -89,7 +89,11 @@ fn http_cores(c: &Config, shards: &[Option<usize>]) -> Vec<usize> {
         .into_iter()
         .map(|c| c.id)
         .collect();
-    let free: Vec<usize> = all.iter().copied().filter(|id| !shards.contains(&Some(*id))).collect();
+    let free: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|id| !shards.contains(&Some(*id)))
+        .collect();
     free
 }
 
@@ -125,7 +129,11 @@ fn status_line(engine: &Engine) -> String {
         .filter_map(|j| j.2.as_ref())
         .map(|rt| f64::from_bits(rt.stats.rate_in.load(Ordering::Relaxed)))
         .sum();
-    let lag: u64 = jobs.iter().filter_map(|j| j.2.as_ref()).map(|rt| rt.lag()).sum();
+    let lag: u64 = jobs
+        .iter()
+        .filter_map(|j| j.2.as_ref())
+        .map(|rt| rt.lag())
+        .sum();
     format!("{running} jobs running, {rate:.0} records/s, lag {lag}")
 }
 
@@ -138,7 +146,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let shard_cores: Vec<Option<usize>> = engine.shards().iter().map(|s| s.core).collect();
     let rt = http_runtime(config.http_threads, http_cores(&config, &shard_cores))?;
     let config_path = args.config.clone();
-    let result = rt.block_on(serve_until_signal(engine.clone(), config, config_path, args, filter));
+    let result = rt.block_on(serve_until_signal(
+        engine.clone(),
+        config,
+        config_path,
+        args,
+        filter,
+    ));
     notify(&[NotifyState::Stopping]);
     tracing::info!("stopping: final checkpoints");
     engine.shutdown();
@@ -156,7 +170,12 @@ async fn serve_until_signal(
     use tokio::signal::unix::{SignalKind, signal};
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another sluice running?", config.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another sluice running?",
+                config.listen
+            )
+        })?;
     tracing::info!(addr = %config.listen, "listening");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut term = signal(SignalKind::terminate())?;
@@ -169,7 +188,8 @@ async fn serve_until_signal(
     let mut watchdog_usec = 0u64;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
     let tick = if watchdog {
-        Duration::from_micros(watchdog_usec / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+        Duration::from_micros(watchdog_usec / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1))
     } else {
         Duration::from_secs(1)
     };
@@ -178,13 +198,20 @@ async fn serve_until_signal(
         loop {
             if !ready_sent && e.is_ready() {
                 let r = e.recovery();
-                let status = format!("ready; recovery replayed {} records in {} ms", r.replay_records, r.took_ms);
+                let status = format!(
+                    "ready; recovery replayed {} records in {} ms",
+                    r.replay_records, r.took_ms
+                );
                 notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
                 ready_sent = true;
             } else if ready_sent {
                 notify(&[NotifyState::Status(&status_line(&e))]);
             }
-            let alive = e.shards_alive(e.stall_limit().min(Duration::from_micros(watchdog_usec.max(1)) / 2).max(tick * 3));
+            let alive = e.shards_alive(
+                e.stall_limit()
+                    .min(Duration::from_micros(watchdog_usec.max(1)) / 2)
+                    .max(tick * 3),
+            );
             if watchdog && alive.iter().all(|a| *a) {
                 notify(&[NotifyState::Watchdog]);
             } else if watchdog {
@@ -220,7 +247,12 @@ async fn serve_until_signal(
 }
 
 /// Re-reads the config file and applies the reloadable keys.
-fn reload(engine: &Engine, path: Option<&std::path::Path>, args: &ServeArgs, filter: &FilterHandle) {
+fn reload(
+    engine: &Engine,
+    path: Option<&std::path::Path>,
+    args: &ServeArgs,
+    filter: &FilterHandle,
+) {
     let Some(_) = path else {
         tracing::warn!("SIGHUP: no --config file to re-read; nothing changed");
         return;
@@ -240,6 +272,8 @@ fn reload(engine: &Engine, path: Option<&std::path::Path>, args: &ServeArgs, fil
                 tracing::warn!(keys = ?restart, "configuration reloaded; these keys need a restart to apply");
             }
         }
-        Err(e) => tracing::error!(error = %e, "SIGHUP: new configuration refused; the running one stays"),
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: new configuration refused; the running one stays")
+        }
     }
 }

@@ -19,7 +19,9 @@ use super::plan::{Plan, StageInput, exchange_topic};
 use super::plugins::{PluginStore, StoreError};
 use super::spec::{JobSpec, SinkSpec, SpecError, StartPosition, parse_plugin_ref};
 use crate::config::Config;
-use crate::log::{FsyncPolicy, Log, LogError, LogOptions, Partition, ProducerSeq, Topic, TopicConfig};
+use crate::log::{
+    FsyncPolicy, Log, LogError, LogOptions, Partition, ProducerSeq, Topic, TopicConfig,
+};
 use crate::shard::output::{Framing, OutPartition, ViewOut};
 use crate::shard::route::partition_of;
 use crate::shard::runtime::{JobRuntime, now_ms};
@@ -44,7 +46,9 @@ pub enum JobState {
     Running,
     Stopped,
     /// Stopped by an error; resumes from its last checkpoint.
-    Paused { reason: String },
+    Paused {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,12 +149,14 @@ impl Engine {
     /// running. Readiness follows once replay has caught up ([`Engine::ready`]).
     pub fn start(config: Config) -> Result<Arc<Engine>, EngineError> {
         let data_dir = config.data_dir.clone();
-        std::fs::create_dir_all(data_dir.join("jobs"))
-            .map_err(|e| EngineError::Internal(format!("cannot create {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir.join("jobs")).map_err(|e| {
+            EngineError::Internal(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
         let log = Log::open(
             &data_dir,
             LogOptions {
-                quota_bytes: (config.limits.log_quota_bytes > 0).then_some(config.limits.log_quota_bytes),
+                quota_bytes: (config.limits.log_quota_bytes > 0)
+                    .then_some(config.limits.log_quota_bytes),
                 ..LogOptions::default()
             },
         )?;
@@ -175,9 +181,19 @@ impl Engine {
         };
         let mut shards = Vec::with_capacity(n);
         for i in 0..n {
-            let core = config.shard_cores.get(i).copied().or((i < cores).then_some(i));
-            let h = ShardHandle::spawn(i as u32, core, data_dir.clone(), shard_cfg.clone(), events_tx.clone())
-                .map_err(|e| EngineError::Internal(format!("cannot start shard {i}: {e}")))?;
+            let core = config
+                .shard_cores
+                .get(i)
+                .copied()
+                .or((i < cores).then_some(i));
+            let h = ShardHandle::spawn(
+                i as u32,
+                core,
+                data_dir.clone(),
+                shard_cfg.clone(),
+                events_tx.clone(),
+            )
+            .map_err(|e| EngineError::Internal(format!("cannot start shard {i}: {e}")))?;
             shards.push(h);
         }
         let engine = Arc::new(Engine {
@@ -254,7 +270,9 @@ impl Engine {
                         serde_json::from_slice::<JobFile>(&b).map_err(|e| e.to_string())
                     }) {
                         Ok(f) => files.push(f),
-                        Err(e) => tracing::error!(file = %p.display(), error = %e, "unreadable job file skipped"),
+                        Err(e) => {
+                            tracing::error!(file = %p.display(), error = %e, "unreadable job file skipped")
+                        }
                     }
                 }
             }
@@ -273,7 +291,9 @@ impl Engine {
                         runtime = Some(rt);
                     }
                     Err(e) => {
-                        report.problems.push(format!("job `{name}` could not be restored: {e}"));
+                        report
+                            .problems
+                            .push(format!("job `{name}` could not be restored: {e}"));
                         tracing::error!(job = %name, error = %e, "job could not be restored; it is paused");
                     }
                 }
@@ -284,9 +304,15 @@ impl Engine {
                     reason: report.problems.last().cloned().unwrap_or_default(),
                 };
             }
-            self.jobs.lock().expect("jobs lock").insert(name, JobEntry { file, runtime });
+            self.jobs
+                .lock()
+                .expect("jobs lock")
+                .insert(name, JobEntry { file, runtime });
         }
-        report.replay_records = targets.iter().map(|(_, t)| t.iter().map(|x| x.1).sum::<u64>()).sum();
+        report.replay_records = targets
+            .iter()
+            .map(|(_, t)| t.iter().map(|x| x.1).sum::<u64>())
+            .sum();
         *self.recovery.lock().expect("recovery lock") = report;
         // Ready once every restored stage-0 task has reached the log end it
         // had at start.
@@ -335,21 +361,43 @@ impl Engine {
             created_ms: now_ms(),
         };
         self.persist(&file)?;
-        jobs.insert(spec.name.clone(), JobEntry { file, runtime: Some(rt) });
+        jobs.insert(
+            spec.name.clone(),
+            JobEntry {
+                file,
+                runtime: Some(rt),
+            },
+        );
         Ok(())
     }
 
     /// Refuses a job that would write a topic or view another job writes.
-    fn check_ownership(&self, jobs: &BTreeMap<String, JobEntry>, spec: &JobSpec) -> Result<(), EngineError> {
-        let plan = Plan::build(spec, &|t| self.log.topic(t).map(|t| t.partitions().len() as u32))?;
+    fn check_ownership(
+        &self,
+        jobs: &BTreeMap<String, JobEntry>,
+        spec: &JobSpec,
+    ) -> Result<(), EngineError> {
+        let plan = Plan::build(spec, &|t| {
+            self.log.topic(t).map(|t| t.partitions().len() as u32)
+        })?;
         for (name, other) in jobs.iter().filter(|(n, _)| *n != &spec.name) {
-            let theirs = Plan::build(&other.file.spec, &|t| self.log.topic(t).map(|t| t.partitions().len() as u32));
+            let theirs = Plan::build(&other.file.spec, &|t| {
+                self.log.topic(t).map(|t| t.partitions().len() as u32)
+            });
             let Ok(theirs) = theirs else { continue };
-            if let Some(t) = plan.output_topics.keys().find(|t| theirs.output_topics.contains_key(*t)) {
-                return Err(EngineError::Conflict(format!("topic `{t}` is already written by job `{name}`")));
+            if let Some(t) = plan
+                .output_topics
+                .keys()
+                .find(|t| theirs.output_topics.contains_key(*t))
+            {
+                return Err(EngineError::Conflict(format!(
+                    "topic `{t}` is already written by job `{name}`"
+                )));
             }
             if let Some(v) = plan.views.keys().find(|v| theirs.views.contains_key(*v)) {
-                return Err(EngineError::Conflict(format!("view `{v}` is already filled by job `{name}`")));
+                return Err(EngineError::Conflict(format!(
+                    "view `{v}` is already filled by job `{name}`"
+                )));
             }
         }
         Ok(())
@@ -358,8 +406,13 @@ impl Engine {
     /// Builds the job's tasks (restoring checkpoints) and hands them to the
     /// shards. Returns the runtime, the checkpoint problems met, and per
     /// stage-0 partition the records to replay.
-    fn launch(&self, spec: &JobSpec) -> Result<(Arc<JobRuntime>, Vec<String>, Vec<(u32, u64)>), EngineError> {
-        let plan = Plan::build(spec, &|t| self.log.topic(t).map(|t| t.partitions().len() as u32))?;
+    fn launch(
+        &self,
+        spec: &JobSpec,
+    ) -> Result<(Arc<JobRuntime>, Vec<String>, Vec<(u32, u64)>), EngineError> {
+        let plan = Plan::build(spec, &|t| {
+            self.log.topic(t).map(|t| t.partitions().len() as u32)
+        })?;
         let mut problems = Vec::new();
         let loaded = checkpoint::load(&self.data_dir, &spec.name);
         for p in &loaded.problems {
@@ -375,7 +428,10 @@ impl Engine {
 
         // Topics the job writes.
         let defaults = self.config().topic_defaults;
-        let ensure = |name: &str, partitions: u32, fsync: FsyncPolicy| -> Result<Arc<Topic>, EngineError> {
+        let ensure = |name: &str,
+                      partitions: u32,
+                      fsync: FsyncPolicy|
+         -> Result<Arc<Topic>, EngineError> {
             if let Some(t) = self.log.topic(name) {
                 if t.partitions().len() as u32 != partitions {
                     return Err(EngineError::Conflict(format!(
@@ -401,13 +457,21 @@ impl Engine {
         for stage in &plan.stages {
             if let Some((topic, q)) = &stage.exchange_out {
                 // Checkpoints make exchange topics durable; no fsync between.
-                exchanges.push(Some(ensure(topic, stage.partitions * q, FsyncPolicy::Never)?));
+                exchanges.push(Some(ensure(
+                    topic,
+                    stage.partitions * q,
+                    FsyncPolicy::Never,
+                )?));
             } else {
                 exchanges.push(None);
             }
         }
 
-        let rt = Arc::new(JobRuntime::new(spec.clone(), plan.clone(), loaded.last_id() + 1));
+        let rt = Arc::new(JobRuntime::new(
+            spec.clone(),
+            plan.clone(),
+            loaded.last_id() + 1,
+        ));
         let mut per_shard: Vec<Vec<Task>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
         let mut replay = Vec::new();
         for stage in &plan.stages {
@@ -415,13 +479,23 @@ impl Engine {
             for p in 0..stage.partitions {
                 let state = states.get(&(stage.index as u32, p));
                 let shard = p as usize % self.shards.len();
-                let task = self.build_task(&rt, &stage_arc, p, shard as u32, state, &outputs, &dlq, &exchanges)?;
+                let task = self.build_task(
+                    &rt,
+                    &stage_arc,
+                    p,
+                    shard as u32,
+                    state,
+                    &outputs,
+                    &dlq,
+                    &exchanges,
+                )?;
                 if stage.index == 0 {
                     replay.push((p, task.lag()));
                 }
                 if let Some(st) = state {
                     if let Some(last) = st.operators.last() {
-                        rt.progress[stage.index][p as usize].store(last.watermark, Ordering::Release);
+                        rt.progress[stage.index][p as usize]
+                            .store(last.watermark, Ordering::Release);
                     }
                 }
                 per_shard[shard].push(task);
@@ -436,7 +510,10 @@ impl Engine {
                 }
                 let mut states = Vec::new();
                 for t in tasks.iter_mut() {
-                    states.push(t.checkpoint_state().map_err(|e| EngineError::Internal(e.to_string()))?);
+                    states.push(
+                        t.checkpoint_state()
+                            .map_err(|e| EngineError::Internal(e.to_string()))?,
+                    );
                 }
                 checkpoint::write(
                     &self.data_dir,
@@ -453,7 +530,10 @@ impl Engine {
         }
         for (shard, tasks) in per_shard.into_iter().enumerate() {
             if !tasks.is_empty() {
-                self.shards[shard].command(Command::AddTasks { job: rt.clone(), tasks });
+                self.shards[shard].command(Command::AddTasks {
+                    job: rt.clone(),
+                    tasks,
+                });
             }
         }
         Ok((rt, problems, replay))
@@ -481,7 +561,10 @@ impl Engine {
             })
         };
         // Writers, truncated back to the checkpoint so replay rewrites them.
-        let open = |topic: &Arc<Topic>, partition: u32, framing: Framing| -> Result<OutPartition, EngineError> {
+        let open = |topic: &Arc<Topic>,
+                    partition: u32,
+                    framing: Framing|
+         -> Result<OutPartition, EngineError> {
             let part = topic.partition(partition);
             let mut w = part.writer()?;
             if let Some(end) = ended(topic.name(), partition) {
@@ -507,20 +590,32 @@ impl Engine {
                 ..
             } => {
                 for (i, (name, start)) in topics.iter().enumerate() {
-                    let topic = self.log.topic(name).ok_or_else(|| EngineError::NoSuchTopic(name.clone()))?;
+                    let topic = self
+                        .log
+                        .topic(name)
+                        .ok_or_else(|| EngineError::NoSuchTopic(name.clone()))?;
                     let part = topic.partition(p).clone();
                     let (next, clock) = match state.and_then(|s| s.inputs.get(i)) {
                         Some(pos) => (
                             pos.offset.max(part.start_offset()),
-                            pos.clock.unwrap_or_else(|| SourceClock::new(*max_out_of_orderness_ms)),
+                            pos.clock
+                                .unwrap_or_else(|| SourceClock::new(*max_out_of_orderness_ms)),
                         ),
-                        None => (start_offset(&part, *start)?, SourceClock::new(*max_out_of_orderness_ms)),
+                        None => (
+                            start_offset(&part, *start)?,
+                            SourceClock::new(*max_out_of_orderness_ms),
+                        ),
                     };
                     sources.push(SourceStream::new(part, next, clock, i as u16));
                 }
             }
-            StageInput::Exchange { upstream_partitions, .. } => {
-                let topic = exchanges[stage.index - 1].as_ref().expect("upstream stage has an exchange");
+            StageInput::Exchange {
+                upstream_partitions,
+                ..
+            } => {
+                let topic = exchanges[stage.index - 1]
+                    .as_ref()
+                    .expect("upstream stage has an exchange");
                 for u in 0..*upstream_partitions {
                     let part = topic.partition(u * stage.partitions + p).clone();
                     let (next, low) = state
@@ -573,8 +668,12 @@ impl Engine {
                     }
                     super::plan::Route::Sink(SinkSpec::View { view, max_entries }) => {
                         if !views.iter().any(|v: &ViewOut| &v.view.name == view) {
-                            let v = self.views.get_or_create(view, *max_entries, stage.partitions);
-                            if let Some(part) = state.and_then(|s| s.views.iter().find(|(n, _)| n == view)) {
+                            let v = self
+                                .views
+                                .get_or_create(view, *max_entries, stage.partitions);
+                            if let Some(part) =
+                                state.and_then(|s| s.views.iter().find(|(n, _)| n == view))
+                            {
                                 v.restore_part(p, part.1.clone());
                             }
                             views.push(ViewOut {
@@ -646,7 +745,9 @@ impl Engine {
     /// Stops a job after a final checkpoint.
     pub fn stop_job(&self, name: &str) -> Result<(), EngineError> {
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        let entry = jobs.get_mut(name).ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
+        let entry = jobs
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
         if entry.runtime.take().is_some() {
             self.unload(name, true)?;
         }
@@ -657,7 +758,9 @@ impl Engine {
     /// Resumes a stopped or paused job from its last checkpoint.
     pub fn resume_job(&self, name: &str) -> Result<(), EngineError> {
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        let entry = jobs.get_mut(name).ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
+        let entry = jobs
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
         if entry.runtime.is_some() {
             return Ok(());
         }
@@ -671,11 +774,15 @@ impl Engine {
     /// topics and dead letters stay: they are the user's data).
     pub fn delete_job(&self, name: &str) -> Result<(), EngineError> {
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        let entry = jobs.remove(name).ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
+        let entry = jobs
+            .remove(name)
+            .ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
         if entry.runtime.is_some() {
             self.unload(name, false)?;
         }
-        let plan = Plan::build(&entry.file.spec, &|t| self.log.topic(t).map(|t| t.partitions().len() as u32));
+        let plan = Plan::build(&entry.file.spec, &|t| {
+            self.log.topic(t).map(|t| t.partitions().len() as u32)
+        });
         if let Ok(plan) = plan {
             for s in &plan.stages {
                 let _ = self.log.delete_topic(&exchange_topic(name, s.index));
@@ -684,7 +791,8 @@ impl Engine {
                 self.views.remove(v);
             }
         }
-        checkpoint::remove_all(&self.data_dir, name).map_err(|e| EngineError::Internal(e.to_string()))?;
+        checkpoint::remove_all(&self.data_dir, name)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
         let _ = std::fs::remove_file(self.job_path(name));
         Ok(())
     }
@@ -696,7 +804,9 @@ impl Engine {
     /// error is returned.
     pub fn upgrade_job(&self, name: &str, plugin: &str, version: &str) -> Result<(), EngineError> {
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        let entry = jobs.get_mut(name).ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
+        let entry = jobs
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
         let new_plugin = self.plugins.load(plugin, version)?;
         let mut new_spec = entry.file.spec.clone();
         let mut touched = false;
@@ -707,7 +817,9 @@ impl Engine {
             }
         }
         if !touched {
-            return Err(EngineError::Conflict(format!("job `{name}` does not use plugin `{plugin}`")));
+            return Err(EngineError::Conflict(format!(
+                "job `{name}` does not use plugin `{plugin}`"
+            )));
         }
         let was_running = entry.runtime.take().is_some();
         if was_running {
@@ -715,15 +827,21 @@ impl Engine {
         }
         // Trial: every checkpointed snapshot must restore into the new version.
         let loaded = checkpoint::load(&self.data_dir, name);
-        let plan = Plan::build(&new_spec, &|t| self.log.topic(t).map(|t| t.partitions().len() as u32))?;
+        let plan = Plan::build(&new_spec, &|t| {
+            self.log.topic(t).map(|t| t.partitions().len() as u32)
+        })?;
         let mut trial = Ok(());
         'outer: for t in loaded.tasks() {
-            let Some(stage) = plan.stages.get(t.stage as usize) else { continue };
+            let Some(stage) = plan.stages.get(t.stage as usize) else {
+                continue;
+            };
             for (k, opp) in stage.operators.iter().enumerate() {
                 if opp.plugin_name != plugin {
                     continue;
                 }
-                let Some(os) = t.operators.get(k) else { continue };
+                let Some(os) = t.operators.get(k) else {
+                    continue;
+                };
                 let r = new_plugin
                     .instantiate(InstanceLabel::new(name, opp.index as u32, 0), &opp.config)
                     .and_then(|mut i| i.restore(&os.snapshot));
@@ -737,7 +855,11 @@ impl Engine {
                 }
             }
         }
-        let spec = if trial.is_ok() { new_spec } else { entry.file.spec.clone() };
+        let spec = if trial.is_ok() {
+            new_spec
+        } else {
+            entry.file.spec.clone()
+        };
         if was_running {
             let (rt, _, _) = self.launch(&spec)?;
             entry.runtime = Some(rt);
@@ -752,21 +874,32 @@ impl Engine {
     /// Checkpoints a running job now.
     pub fn checkpoint_job(&self, name: &str) -> Result<(), EngineError> {
         let jobs = self.jobs.lock().expect("jobs lock");
-        let entry = jobs.get(name).ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
+        let entry = jobs
+            .get(name)
+            .ok_or_else(|| EngineError::NoSuchJob(name.into()))?;
         if entry.runtime.is_none() {
-            return Err(EngineError::Conflict(format!("job `{name}` is not running")));
+            return Err(EngineError::Conflict(format!(
+                "job `{name}` is not running"
+            )));
         }
         let mut replies = Vec::new();
         for s in &self.shards {
             let (tx, rx) = crossbeam::channel::bounded(1);
-            s.command(Command::Checkpoint { job: name.to_owned(), reply: tx });
+            s.command(Command::Checkpoint {
+                job: name.to_owned(),
+                reply: tx,
+            });
             replies.push(rx);
         }
         for rx in replies {
             match rx.recv_timeout(SHARD_REPLY_TIMEOUT) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(EngineError::Internal(e)),
-                Err(_) => return Err(EngineError::Internal("a shard did not answer in time".into())),
+                Err(_) => {
+                    return Err(EngineError::Internal(
+                        "a shard did not answer in time".into(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -775,7 +908,9 @@ impl Engine {
     /// Pauses a job after a task failure (called from the event loop).
     fn pause(&self, name: &str, reason: String) {
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        let Some(entry) = jobs.get_mut(name) else { return };
+        let Some(entry) = jobs.get_mut(name) else {
+            return;
+        };
         if entry.runtime.take().is_some() {
             let _ = self.unload(name, false);
         }
@@ -788,7 +923,9 @@ impl Engine {
     fn restore_after_panic(&self, names: &[String]) {
         let mut jobs = self.jobs.lock().expect("jobs lock");
         for name in names {
-            let Some(entry) = jobs.get_mut(name) else { continue };
+            let Some(entry) = jobs.get_mut(name) else {
+                continue;
+            };
             if entry.runtime.take().is_none() {
                 continue;
             }
@@ -811,16 +948,26 @@ impl Engine {
             .lock()
             .expect("jobs lock")
             .values()
-            .map(|e| (e.file.spec.clone(), e.file.state.clone(), e.runtime.clone(), e.file.created_ms))
+            .map(|e| {
+                (
+                    e.file.spec.clone(),
+                    e.file.state.clone(),
+                    e.runtime.clone(),
+                    e.file.created_ms,
+                )
+            })
             .collect()
     }
 
     pub fn job(&self, name: &str) -> Option<(JobSpec, JobState, Option<Arc<JobRuntime>>, i64)> {
-        self.jobs
-            .lock()
-            .expect("jobs lock")
-            .get(name)
-            .map(|e| (e.file.spec.clone(), e.file.state.clone(), e.runtime.clone(), e.file.created_ms))
+        self.jobs.lock().expect("jobs lock").get(name).map(|e| {
+            (
+                e.file.spec.clone(),
+                e.file.state.clone(),
+                e.runtime.clone(),
+                e.file.created_ms,
+            )
+        })
     }
 
     /// Jobs using a plugin version.
@@ -842,8 +989,12 @@ impl Engine {
         }
         let jobs = self.jobs.lock().expect("jobs lock");
         jobs.values().find_map(|e| {
-            let p = Plan::build(&e.file.spec, &|t| self.log.topic(t).map(|t| t.partitions().len() as u32)).ok()?;
-            (p.output_topics.contains_key(topic) || p.dlq_topic == topic).then(|| e.file.spec.name.clone())
+            let p = Plan::build(&e.file.spec, &|t| {
+                self.log.topic(t).map(|t| t.partitions().len() as u32)
+            })
+            .ok()?;
+            (p.output_topics.contains_key(topic) || p.dlq_topic == topic)
+                .then(|| e.file.spec.name.clone())
         })
     }
 
@@ -858,7 +1009,9 @@ impl Engine {
             .map(|(s, _, _, _)| s.name)
             .collect();
         if let Some(w) = self.topic_writer(name) {
-            return Err(EngineError::Conflict(format!("topic `{name}` is written by job `{w}`; delete that job first")));
+            return Err(EngineError::Conflict(format!(
+                "topic `{name}` is written by job `{w}`; delete that job first"
+            )));
         }
         if !users.is_empty() {
             return Err(EngineError::Conflict(format!(
@@ -868,7 +1021,10 @@ impl Engine {
         }
         for s in &self.shards {
             let (tx, rx) = crossbeam::channel::bounded(1);
-            s.command(Command::DropWriters { topic: name.to_owned(), reply: tx });
+            s.command(Command::DropWriters {
+                topic: name.to_owned(),
+                reply: tx,
+            });
             let _ = rx.recv_timeout(SHARD_REPLY_TIMEOUT);
         }
         Ok(self.log.delete_topic(name)?)
@@ -885,7 +1041,9 @@ impl Engine {
         producer: Option<(u64, u64)>,
     ) -> Result<IngestResult, EngineError> {
         if self.stopping.load(Ordering::Acquire) {
-            return Err(EngineError::Busy { retry_after_ms: 1_000 });
+            return Err(EngineError::Busy {
+                retry_after_ms: 1_000,
+            });
         }
         let topic = self
             .log
@@ -898,7 +1056,9 @@ impl Engine {
         }
         let n = topic.partitions().len() as u32;
         let mut per: BTreeMap<u32, Vec<IngestRecord>> = BTreeMap::new();
-        let rr = self.round_robin.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        let rr = self
+            .round_robin
+            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
         for (i, r) in batch.records.iter().enumerate() {
             let p = if r.key.is_empty() {
                 ((rr + i as u64) % u64::from(n)) as u32
@@ -914,7 +1074,9 @@ impl Engine {
             if s.queued() + 1 >= self.config().limits.ingest_queue_batches
                 || s.stats.backpressured.load(Ordering::Relaxed)
             {
-                return Err(EngineError::Busy { retry_after_ms: RETRY_AFTER_MS });
+                return Err(EngineError::Busy {
+                    retry_after_ms: RETRY_AFTER_MS,
+                });
             }
         }
         let data = Arc::new(batch.data);
@@ -926,7 +1088,10 @@ impl Engine {
                 partition: p,
                 data: data.clone(),
                 records,
-                producer: producer.map(|(id, seq)| ProducerSeq { producer_id: id, sequence: seq }),
+                producer: producer.map(|(id, seq)| ProducerSeq {
+                    producer_id: id,
+                    sequence: seq,
+                }),
                 reply: tx,
             };
             // Committed to this request: wait for room instead of failing.
@@ -943,14 +1108,15 @@ impl Engine {
         }
         let mut partitions = Vec::new();
         for (p, rx) in waiting {
-            let ack = rx
-                .await
-                .map_err(|_| EngineError::Internal("the shard dropped an ingest batch (shutting down?)".into()))??;
+            let ack = rx.await.map_err(|_| {
+                EngineError::Internal("the shard dropped an ingest batch (shutting down?)".into())
+            })??;
             let part: Arc<Partition> = topic.partition(p).clone();
             let end = ack.base_offset + u64::from(ack.count);
             if !matches!(ack.durability, FsyncPolicy::Never) && part.durable_offset() < end {
                 let mut watch = part.durable_watch();
-                let wait = tokio::time::timeout(DURABLE_TIMEOUT, watch.wait_for(|d| *d >= end)).await;
+                let wait =
+                    tokio::time::timeout(DURABLE_TIMEOUT, watch.wait_for(|d| *d >= end)).await;
                 if !matches!(wait, Ok(Ok(_))) {
                     return Err(EngineError::Internal(format!(
                         "partition {p} of `{topic_name}` was not made durable within {DURABLE_TIMEOUT:?}; check the disk"
@@ -1011,48 +1177,58 @@ fn start_offset(part: &Arc<Partition>, start: StartPosition) -> Result<u64, Engi
 
 fn spawn_event_loop(engine: &Arc<Engine>, rx: crossbeam::channel::Receiver<Event>) {
     let me = Arc::downgrade(engine);
-    let _ = std::thread::Builder::new().name("sluice-events".into()).spawn(move || {
-        while let Ok(ev) = rx.recv() {
-            let Some(engine) = me.upgrade() else { return };
-            match ev {
-                Event::TaskFailed { job, error } => engine.pause(&job, error),
-                Event::Panicked { jobs, .. } => engine.restore_after_panic(&jobs),
+    let _ = std::thread::Builder::new()
+        .name("sluice-events".into())
+        .spawn(move || {
+            while let Ok(ev) = rx.recv() {
+                let Some(engine) = me.upgrade() else { return };
+                match ev {
+                    Event::TaskFailed { job, error } => engine.pause(&job, error),
+                    Event::Panicked { jobs, .. } => engine.restore_after_panic(&jobs),
+                }
             }
-        }
-    });
+        });
 }
 
 /// Once a second: job rates and shard heartbeats; every 10 s: retention.
 fn spawn_sampler(engine: &Arc<Engine>) {
     let me = Arc::downgrade(engine);
-    let _ = std::thread::Builder::new().name("sluice-maintenance".into()).spawn(move || {
-        let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        let mut tick = 0u64;
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-            tick += 1;
-            let Some(engine) = me.upgrade() else { return };
-            if engine.is_stopping() {
-                return;
-            }
-            engine.sample_heartbeats();
-            for (spec, _, rt, _) in engine.jobs() {
-                let Some(rt) = rt else { continue };
-                let now = (
-                    rt.stats.records_in.load(Ordering::Relaxed),
-                    rt.stats.records_out.load(Ordering::Relaxed),
-                );
-                let before = last.insert(spec.name.clone(), now).unwrap_or(now);
-                rt.stats.rate_in.store((now.0.saturating_sub(before.0) as f64).to_bits(), Ordering::Relaxed);
-                rt.stats.rate_out.store((now.1.saturating_sub(before.1) as f64).to_bits(), Ordering::Relaxed);
-            }
-            if tick % 10 == 0 {
-                if let Err(e) = engine.log.enforce_retention(now_ms()) {
-                    tracing::warn!(error = %e, "retention");
+    let _ = std::thread::Builder::new()
+        .name("sluice-maintenance".into())
+        .spawn(move || {
+            let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            let mut tick = 0u64;
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                tick += 1;
+                let Some(engine) = me.upgrade() else { return };
+                if engine.is_stopping() {
+                    return;
+                }
+                engine.sample_heartbeats();
+                for (spec, _, rt, _) in engine.jobs() {
+                    let Some(rt) = rt else { continue };
+                    let now = (
+                        rt.stats.records_in.load(Ordering::Relaxed),
+                        rt.stats.records_out.load(Ordering::Relaxed),
+                    );
+                    let before = last.insert(spec.name.clone(), now).unwrap_or(now);
+                    rt.stats.rate_in.store(
+                        (now.0.saturating_sub(before.0) as f64).to_bits(),
+                        Ordering::Relaxed,
+                    );
+                    rt.stats.rate_out.store(
+                        (now.1.saturating_sub(before.1) as f64).to_bits(),
+                        Ordering::Relaxed,
+                    );
+                }
+                if tick % 10 == 0 {
+                    if let Err(e) = engine.log.enforce_retention(now_ms()) {
+                        tracing::warn!(error = %e, "retention");
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 impl Engine {
@@ -1060,7 +1236,11 @@ impl Engine {
         let mut hb = self.heartbeats.lock().expect("heartbeat lock");
         let now = Instant::now();
         if hb.len() != self.shards.len() {
-            *hb = self.shards.iter().map(|s| (s.stats.heartbeat.load(Ordering::Relaxed), now)).collect();
+            *hb = self
+                .shards
+                .iter()
+                .map(|s| (s.stats.heartbeat.load(Ordering::Relaxed), now))
+                .collect();
             return;
         }
         for (s, slot) in self.shards.iter().zip(hb.iter_mut()) {
@@ -1083,7 +1263,7 @@ impl Engine {
 
     /// The stall after which a shard counts as wedged.
     pub fn stall_limit(&self) -> Duration {
-        Duration::from_millis(self.config().wasm.call_deadline_ms.saturating_mul(2)).max(Duration::from_secs(5))
+        Duration::from_millis(self.config().wasm.call_deadline_ms.saturating_mul(2))
+            .max(Duration::from_secs(5))
     }
 }
-

@@ -47,7 +47,9 @@ pub enum StoreError {
         version: String,
         existing: String,
     },
-    #[error("plugin `{0}` is not installed; upload it with `sluice plugins upload` or POST /api/v1/plugins")]
+    #[error(
+        "plugin `{0}` is not installed; upload it with `sluice plugins upload` or POST /api/v1/plugins"
+    )]
     NotFound(String),
     #[error("plugin `{name}` is used by job(s) {jobs}; stop and delete those jobs first")]
     InUse { name: String, jobs: String },
@@ -85,7 +87,10 @@ impl PluginStore {
 
     fn paths(&self, name: &str, version: &str) -> (PathBuf, PathBuf) {
         let d = self.dir.join(name);
-        (d.join(format!("{version}.wasm")), d.join(format!("{version}.json")))
+        (
+            d.join(format!("{version}.wasm")),
+            d.join(format!("{version}.json")),
+        )
     }
 
     /// Validates and stores a module. Returns its description and whether it
@@ -137,12 +142,17 @@ impl PluginStore {
         }
         let (_, meta) = self.paths(name, version);
         match fs::read(&meta) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StoreError::Io {
-                path: meta.clone(),
-                source: std::io::Error::other(e),
-            }),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Io {
+                    path: meta.clone(),
+                    source: std::io::Error::other(e),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io { path: meta, source: e }),
+            Err(e) => Err(StoreError::Io {
+                path: meta,
+                source: e,
+            }),
         }
     }
 
@@ -151,8 +161,12 @@ impl PluginStore {
         let mut out = Vec::new();
         let rd = fs::read_dir(&self.dir).map_err(io(&self.dir))?;
         for e in rd.flatten() {
-            let Ok(name) = e.file_name().into_string() else { continue };
-            let Ok(versions) = fs::read_dir(e.path()) else { continue };
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            let Ok(versions) = fs::read_dir(e.path()) else {
+                continue;
+            };
             for v in versions.flatten() {
                 let file = v.file_name().to_string_lossy().into_owned();
                 if let Some(version) = file.strip_suffix(".json") {
@@ -219,7 +233,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     f.sync_all().map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))?;
     if let Some(d) = path.parent() {
-        fs::File::open(d).and_then(|d| d.sync_all()).map_err(io(d))?;
+        fs::File::open(d)
+            .and_then(|d| d.sync_all())
+            .map_err(io(d))?;
     }
     Ok(())
 }

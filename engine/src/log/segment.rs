@@ -334,7 +334,10 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let f = File::open(&p).unwrap();
         let s = scan(&f, &p, 100, u64::MAX, |_, _| {}).unwrap();
-        assert_eq!((s.valid_len, s.next_offset, s.stop), (data_len, 600, Stop::Clean));
+        assert_eq!(
+            (s.valid_len, s.next_offset, s.stop),
+            (data_len, 600, Stop::Clean)
+        );
         assert!(!s.index.offsets.is_empty());
         let s = scan(&f, &p, 100, 350, |_, _| {}).unwrap();
         assert_eq!(s.next_offset, 350);

@@ -190,7 +190,11 @@ impl ShardHandle {
             .spawn(move || {
                 if let Some(c) = core {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-                        tracing::warn!(shard = id, core = c, "could not pin shard thread to its core");
+                        tracing::warn!(
+                            shard = id,
+                            core = c,
+                            "could not pin shard thread to its core"
+                        );
                     }
                 }
                 shard.run();
@@ -274,7 +278,11 @@ impl Shard {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "non-string panic".into());
-        let jobs: Vec<String> = self.jobs.drain(..).map(|j| j.job.name().to_owned()).collect();
+        let jobs: Vec<String> = self
+            .jobs
+            .drain(..)
+            .map(|j| j.job.name().to_owned())
+            .collect();
         self.writers.clear();
         self.stats.panics.fetch_add(1, Ordering::Relaxed);
         *self.stats.last_panic.lock().expect("panic lock") = message.clone();
@@ -343,7 +351,11 @@ impl Shard {
                     let r = match self.jobs.iter().position(|j| j.job.name() == job) {
                         None => Ok(()),
                         Some(i) => {
-                            let r = if final_checkpoint { self.checkpoint(i) } else { Ok(()) };
+                            let r = if final_checkpoint {
+                                self.checkpoint(i)
+                            } else {
+                                Ok(())
+                            };
                             self.jobs.remove(i);
                             r
                         }
@@ -390,7 +402,9 @@ impl Shard {
             n += 1;
             let result = self.append_one(&b);
             if let Ok(ack) = &result {
-                self.stats.ingested.fetch_add(u64::from(ack.count), Ordering::Relaxed);
+                self.stats
+                    .ingested
+                    .fetch_add(u64::from(ack.count), Ordering::Relaxed);
             }
             let _ = b.reply.send(result);
         }
@@ -427,15 +441,23 @@ impl Shard {
             let polled = t.poll().map_err(|e| e.to_string())?;
             if polled.records_in > 0 || polled.records_out > 0 {
                 work = true;
-                self.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
+                self.stats
+                    .batch_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 for d in t.take_call_times() {
                     self.stats.wasm_call_seconds.observe(d);
                 }
                 let s = &j.job.stats;
-                s.records_in.fetch_add(polled.records_in as u64, Ordering::Relaxed);
-                s.records_out.fetch_add(polled.records_out as u64, Ordering::Relaxed);
-                self.stats.records_in.fetch_add(polled.records_in as u64, Ordering::Relaxed);
-                self.stats.records_out.fetch_add(polled.records_out as u64, Ordering::Relaxed);
+                s.records_in
+                    .fetch_add(polled.records_in as u64, Ordering::Relaxed);
+                s.records_out
+                    .fetch_add(polled.records_out as u64, Ordering::Relaxed);
+                self.stats
+                    .records_in
+                    .fetch_add(polled.records_in as u64, Ordering::Relaxed);
+                self.stats
+                    .records_out
+                    .fetch_add(polled.records_out as u64, Ordering::Relaxed);
             }
             let info = &j.job.tasks[t.stage][t.partition as usize];
             info.lag.store(t.lag(), Ordering::Relaxed);
@@ -458,7 +480,10 @@ impl Shard {
         let mut tasks = Vec::with_capacity(j.tasks.len());
         for t in &mut j.tasks {
             t.sync_outputs().map_err(|e| format!("checkpoint: {e}"))?;
-            tasks.push(t.checkpoint_state().map_err(|e| format!("checkpoint: {e}"))?);
+            tasks.push(
+                t.checkpoint_state()
+                    .map_err(|e| format!("checkpoint: {e}"))?,
+            );
         }
         // The inputs the checkpoint has consumed must survive a power cut too.
         for ((topic, _), w) in self.writers.iter_mut() {

@@ -123,7 +123,10 @@ impl OutPartition {
         };
         let headers: Vec<[(&[u8], &[u8]); 2]> = match self.framing {
             Framing::Plain => Vec::new(),
-            Framing::Tagged => tags.iter().map(|t| [(TAG_HEADER, &t[..]), (&b""[..], &b""[..])]).collect(),
+            Framing::Tagged => tags
+                .iter()
+                .map(|t| [(TAG_HEADER, &t[..]), (&b""[..], &b""[..])])
+                .collect(),
             Framing::DeadLetter => self
                 .buf
                 .recs
@@ -150,7 +153,11 @@ impl OutPartition {
                 timestamp: r.ts,
                 key: &data[r.key.clone()],
                 value: &data[r.value.clone()],
-                headers: if header_count == 0 { &[] } else { &headers[i][..header_count] },
+                headers: if header_count == 0 {
+                    &[]
+                } else {
+                    &headers[i][..header_count]
+                },
             })
             .collect();
         self.writer.append(&records, None)?;
@@ -174,7 +181,8 @@ impl ViewOut {
     pub fn flush(&mut self, partition: u32) -> usize {
         let n = self.buf.len();
         if n > 0 {
-            self.view.apply(partition, self.buf.iter().map(|(ts, k, v)| (k, ts, v)));
+            self.view
+                .apply(partition, self.buf.iter().map(|(ts, k, v)| (k, ts, v)));
             self.buf.clear();
         }
         n

@@ -27,6 +27,9 @@ mod tests {
             c[partition_of(k.to_string().as_bytes(), 4) as usize] += 1;
             c
         });
-        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -71,7 +71,10 @@ impl JobRuntime {
     /// `first_checkpoint_id` continues after the newest checkpoint on disk.
     pub fn new(spec: JobSpec, plan: Plan, first_checkpoint_id: u64) -> JobRuntime {
         let per_stage = |f: &dyn Fn() -> AtomicI64| -> Vec<Vec<AtomicI64>> {
-            plan.stages.iter().map(|s| (0..s.partitions).map(|_| f()).collect()).collect()
+            plan.stages
+                .iter()
+                .map(|s| (0..s.partitions).map(|_| f()).collect())
+                .collect()
         };
         let progress = per_stage(&|| AtomicI64::new(NO_WATERMARK));
         let tasks = plan
@@ -123,12 +126,21 @@ impl JobRuntime {
     }
 
     pub fn recent_errors(&self) -> Vec<OperatorError> {
-        self.errors.lock().expect("errors lock").iter().cloned().collect()
+        self.errors
+            .lock()
+            .expect("errors lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Total lag over all tasks.
     pub fn lag(&self) -> u64 {
-        self.tasks.iter().flatten().map(|t| t.lag.load(Ordering::Relaxed)).sum()
+        self.tasks
+            .iter()
+            .flatten()
+            .map(|t| t.lag.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The smallest input watermark over the first stage's tasks.

@@ -222,10 +222,16 @@ impl Task {
                             Route::Next => Dest::Next,
                             Route::Exchange => Dest::Exchange,
                             Route::Sink(SinkSpec::Topic { topic }) => Dest::Topic(
-                                topic_names.iter().position(|t| t == topic).expect("task has a writer for each topic sink"),
+                                topic_names
+                                    .iter()
+                                    .position(|t| t == topic)
+                                    .expect("task has a writer for each topic sink"),
                             ),
                             Route::Sink(SinkSpec::View { view, .. }) => Dest::View(
-                                view_names.iter().position(|v| v == view).expect("task has each view sink"),
+                                view_names
+                                    .iter()
+                                    .position(|v| v == view)
+                                    .expect("task has each view sink"),
                             ),
                             Route::Sink(SinkSpec::DeadLetter) => Dest::DeadLetter,
                             Route::Sink(SinkSpec::Discard) | Route::Unmapped => Dest::Drop,
@@ -240,7 +246,9 @@ impl Task {
             stage: stage.index,
             partition: parts.partition,
             inputs,
-            batches: (0..n_ops.max(1)).map(|_| Batch::new(MAX_BATCH_BYTES)).collect(),
+            batches: (0..n_ops.max(1))
+                .map(|_| Batch::new(MAX_BATCH_BYTES))
+                .collect(),
             emitted: (0..n_ops).map(|_| Emitted::new()).collect(),
             ops: parts.ops,
             topics: parts.topics,
@@ -264,7 +272,10 @@ impl Task {
 
     /// Linear memory of the task's plugin instances.
     pub fn memory_bytes(&self) -> u64 {
-        self.ops.iter().map(|o| o.instance.memory_bytes() as u64).sum()
+        self.ops
+            .iter()
+            .map(|o| o.instance.memory_bytes() as u64)
+            .sum()
     }
 
     /// The operators (for snapshots and upgrades).
@@ -296,7 +307,9 @@ impl Task {
 
     /// The watermark the task's output has been promised up to.
     pub fn output_promise(&self) -> i64 {
-        self.ops.last().map_or_else(|| self.input_watermark(), |o| o.promise)
+        self.ops
+            .last()
+            .map_or_else(|| self.input_watermark(), |o| o.promise)
     }
 
     /// Reads one batch, runs it through the chain, brings the operators to
@@ -381,14 +394,18 @@ impl Task {
                         match extract(rv, key.as_ref(), time.as_ref(), scratch) {
                             Ok((ts, k)) => {
                                 let tag = s.clock.observe(ts);
-                                merge.push(i, tag, Pending {
-                                    offset: rv.offset,
-                                    ts,
-                                    partition: s.partition.id(),
-                                    source: s.source,
-                                    key: k.to_vec(),
-                                    value: rv.value.to_vec(),
-                                });
+                                merge.push(
+                                    i,
+                                    tag,
+                                    Pending {
+                                        offset: rv.offset,
+                                        ts,
+                                        partition: s.partition.id(),
+                                        source: s.source,
+                                        key: k.to_vec(),
+                                        value: rv.value.to_vec(),
+                                    },
+                                );
                             }
                             Err(reason) => dead_letter_raw(dlq, rv, &reason),
                         }
@@ -396,7 +413,9 @@ impl Task {
                     idle_check(s, *idle, outcome.records > 0);
                     merge.advance(i, s.clock.watermark());
                 }
-                release(merge, batch, max, |stream, offset| streams[stream].next = offset + 1);
+                release(merge, batch, max, |stream, offset| {
+                    streams[stream].next = offset + 1
+                });
                 Ok(batch.len())
             }
             Inputs::Exchange { streams, merge } => {
@@ -413,14 +432,18 @@ impl Task {
                                 .and_then(|(_, v)| v.try_into().ok())
                                 .map(i64::from_le_bytes)
                                 .unwrap_or(NO_WATERMARK);
-                            merge.push(u, tag.max(s.low), Pending {
-                                offset: rv.offset,
-                                ts: rv.timestamp,
-                                partition,
-                                source: 0,
-                                key: rv.key.to_vec(),
-                                value: rv.value.to_vec(),
-                            });
+                            merge.push(
+                                u,
+                                tag.max(s.low),
+                                Pending {
+                                    offset: rv.offset,
+                                    ts: rv.timestamp,
+                                    partition,
+                                    source: 0,
+                                    key: rv.key.to_vec(),
+                                    value: rv.value.to_vec(),
+                                },
+                            );
                             s.low = s.low.max(tag);
                         })?;
                         s.read = outcome.next_offset;
@@ -429,7 +452,9 @@ impl Task {
                         }
                     }
                 }
-                release(merge, batch, max, |stream, offset| streams[stream].next = offset + 1);
+                release(merge, batch, max, |stream, offset| {
+                    streams[stream].next = offset + 1
+                });
                 Ok(batch.len())
             }
         }
@@ -440,7 +465,9 @@ impl Task {
         let q = self.exchange.len() as u32;
         for r in self.batches[0].iter() {
             let dest = partition_of(r.key, q) as usize;
-            self.exchange[dest].buf.push(r.timestamp, r.watermark, r.key, r.value);
+            self.exchange[dest]
+                .buf
+                .push(r.timestamp, r.watermark, r.key, r.value);
         }
     }
 
@@ -449,10 +476,15 @@ impl Task {
         if self.batches[i].is_empty() {
             return Ok(());
         }
-        let last_tag = self.batches[i].iter().last().map_or(NO_WATERMARK, |r| r.watermark);
+        let last_tag = self.batches[i]
+            .iter()
+            .last()
+            .map_or(NO_WATERMARK, |r| r.watermark);
         self.emitted[i].clear();
         let t0 = Instant::now();
-        let result = self.ops[i].instance.process(&self.batches[i], &mut self.emitted[i]);
+        let result = self.ops[i]
+            .instance
+            .process(&self.batches[i], &mut self.emitted[i]);
         self.note_call(t0);
         match result {
             Ok(()) => {
@@ -474,7 +506,9 @@ impl Task {
             if target > self.ops[i].promise {
                 self.emitted[i].clear();
                 let t0 = Instant::now();
-                let result = self.ops[i].instance.on_watermark(target, &mut self.emitted[i]);
+                let result = self.ops[i]
+                    .instance
+                    .on_watermark(target, &mut self.emitted[i]);
                 self.note_call(t0);
                 match result {
                     Ok(()) => {
@@ -516,27 +550,50 @@ impl Task {
             for r in self.emitted[i].iter_output(name) {
                 match dest {
                     Dest::Next => {
-                        let b = next_batch.as_deref_mut().expect("Next route has a next operator");
+                        let b = next_batch
+                            .as_deref_mut()
+                            .expect("Next route has a next operator");
                         let seq = op.next_seq;
                         op.next_seq += 1;
-                        if b.push(seq, r.timestamp, r.watermark, partition, 0, r.key, r.value).is_err() {
+                        if b.push(seq, r.timestamp, r.watermark, partition, 0, r.key, r.value)
+                            .is_err()
+                        {
                             // Bounded by MAX_BATCH_BYTES; an operator emitting more
                             // than that from one batch loses the excess to the DLQ.
-                            self.dlq.buf.push_with(r.timestamp, r.watermark, r.key, r.value, [
-                                b"batch to the next operator is full",
-                                name.as_bytes(),
-                            ]);
+                            self.dlq.buf.push_with(
+                                r.timestamp,
+                                r.watermark,
+                                r.key,
+                                r.value,
+                                [b"batch to the next operator is full", name.as_bytes()],
+                            );
                             stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     Dest::Exchange => {
                         let q = partition_of(r.key, self.exchange.len() as u32) as usize;
-                        self.exchange[q].buf.push(r.timestamp, r.watermark, r.key, r.value);
+                        self.exchange[q]
+                            .buf
+                            .push(r.timestamp, r.watermark, r.key, r.value);
                     }
-                    Dest::Topic(t) => self.topics[*t].buf.push(r.timestamp, r.watermark, r.key, r.value),
-                    Dest::View(v) => self.views[*v].buf.push(r.timestamp, r.watermark, r.key, r.value),
+                    Dest::Topic(t) => {
+                        self.topics[*t]
+                            .buf
+                            .push(r.timestamp, r.watermark, r.key, r.value)
+                    }
+                    Dest::View(v) => {
+                        self.views[*v]
+                            .buf
+                            .push(r.timestamp, r.watermark, r.key, r.value)
+                    }
                     Dest::DeadLetter => {
-                        self.dlq.buf.push_with(r.timestamp, r.watermark, r.key, r.value, [b"", name.as_bytes()]);
+                        self.dlq.buf.push_with(
+                            r.timestamp,
+                            r.watermark,
+                            r.key,
+                            r.value,
+                            [b"", name.as_bytes()],
+                        );
                         stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                     }
                     Dest::Drop => {
@@ -565,10 +622,21 @@ impl Task {
             ErrorPolicy::Pause => Err(TaskError::Plugin(e)),
             ErrorPolicy::DeadLetter => {
                 let msg = e.to_string();
-                let origin = format!("operator {} ({}@{})", self.ops[i].plan.index, self.ops[i].plan.plugin_name, self.ops[i].plan.plugin_version);
+                let origin = format!(
+                    "operator {} ({}@{})",
+                    self.ops[i].plan.index,
+                    self.ops[i].plan.plugin_name,
+                    self.ops[i].plan.plugin_version
+                );
                 let mut n = 0u64;
                 for r in self.batches[i].iter() {
-                    self.dlq.buf.push_with(r.timestamp, r.watermark, r.key, r.value, [msg.as_bytes(), origin.as_bytes()]);
+                    self.dlq.buf.push_with(
+                        r.timestamp,
+                        r.watermark,
+                        r.key,
+                        r.value,
+                        [msg.as_bytes(), origin.as_bytes()],
+                    );
                     n += 1;
                 }
                 stats.dead_letters.fetch_add(n, Ordering::Relaxed);
@@ -596,7 +664,8 @@ impl Task {
         self.dlq.flush()?;
         if !self.exchange.is_empty() {
             let promise = self.output_promise();
-            self.job.progress[self.stage][self.partition as usize].fetch_max(promise, Ordering::Release);
+            self.job.progress[self.stage][self.partition as usize]
+                .fetch_max(promise, Ordering::Release);
         }
         Ok(out)
     }
@@ -631,7 +700,12 @@ impl Task {
             });
         }
         let mut outputs: Vec<(String, u32, u64)> = Vec::new();
-        for o in self.topics.iter().chain(&self.exchange).chain(std::iter::once(&self.dlq)) {
+        for o in self
+            .topics
+            .iter()
+            .chain(&self.exchange)
+            .chain(std::iter::once(&self.dlq))
+        {
             outputs.push((o.topic.clone(), o.partition, o.end()));
         }
         Ok(TaskState {
@@ -653,7 +727,12 @@ impl Task {
     /// Makes every partition the task wrote durable (before a checkpoint
     /// naming their lengths is written).
     pub fn sync_outputs(&mut self) -> Result<(), LogError> {
-        for o in self.topics.iter_mut().chain(self.exchange.iter_mut()).chain(std::iter::once(&mut self.dlq)) {
+        for o in self
+            .topics
+            .iter_mut()
+            .chain(self.exchange.iter_mut())
+            .chain(std::iter::once(&mut self.dlq))
+        {
             o.writer.sync()?;
         }
         Ok(())
@@ -680,7 +759,9 @@ fn extract<'a>(
             scratch.clear();
             let ok = path.get(rv.value).is_some_and(|s| s.write_key(scratch));
             if !ok {
-                return Err(format!("key field `{path}` is missing or not a string or integer"));
+                return Err(format!(
+                    "key field `{path}` is missing or not a string or integer"
+                ));
             }
             &scratch[..]
         }
@@ -689,7 +770,13 @@ fn extract<'a>(
 }
 
 fn dead_letter_raw(dlq: &mut OutPartition, rv: &RecordView<'_>, reason: &str) {
-    dlq.buf.push_with(rv.timestamp, NO_WATERMARK, rv.key, rv.value, [reason.as_bytes(), b"source"]);
+    dlq.buf.push_with(
+        rv.timestamp,
+        NO_WATERMARK,
+        rv.key,
+        rv.value,
+        [reason.as_bytes(), b"source"],
+    );
 }
 
 fn idle_check(s: &mut SourceStream, idle: Option<Duration>, read_any: bool) {
@@ -703,11 +790,18 @@ fn idle_check(s: &mut SourceStream, idle: Option<Duration>, read_any: bool) {
 }
 
 /// Moves released records from a merge into the batch.
-fn release(merge: &mut Merge<Pending>, batch: &mut Batch, max: usize, mut mark: impl FnMut(usize, u64)) {
+fn release(
+    merge: &mut Merge<Pending>,
+    batch: &mut Batch,
+    max: usize,
+    mut mark: impl FnMut(usize, u64),
+) {
     while batch.len() < max {
         // Stop before a record that would not fit; it stays in the merge.
         let room = batch.max_bytes() - batch.as_bytes().len();
-        let Some((stream, tag, p)) = merge.pop_if(|p| Batch::record_bytes(&p.key, &p.value) <= room) else {
+        let Some((stream, tag, p)) =
+            merge.pop_if(|p| Batch::record_bytes(&p.key, &p.value) <= room)
+        else {
             break;
         };
         batch

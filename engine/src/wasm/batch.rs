@@ -236,7 +236,15 @@ mod tests {
         let mut batch = Batch::new(1024);
         batch.set_watermark(-5);
         batch
-            .push(0x0102, 1_700_000_000_000, 1_699_999_996_000, 9, 2, b"k1", b"\xa1v")
+            .push(
+                0x0102,
+                1_700_000_000_000,
+                1_699_999_996_000,
+                9,
+                2,
+                b"k1",
+                b"\xa1v",
+            )
             .unwrap();
         let b = batch.as_bytes();
         assert_eq!(b.len(), BATCH_HEADER_BYTES + RECORD_HEADER_BYTES + 4);
@@ -255,7 +263,10 @@ mod tests {
         assert_eq!(&r[40..], b"k1\xa1v");
         let back: Vec<_> = batch.iter().collect();
         assert_eq!(back.len(), 1);
-        assert_eq!((back[0].offset, back[0].watermark, back[0].source), (0x0102, 1_699_999_996_000, 2));
+        assert_eq!(
+            (back[0].offset, back[0].watermark, back[0].source),
+            (0x0102, 1_699_999_996_000, 2)
+        );
         assert_eq!((back[0].key, back[0].value), (&b"k1"[..], &b"\xa1v"[..]));
     }
 

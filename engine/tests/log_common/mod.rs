@@ -19,7 +19,9 @@ pub fn value(i: u64) -> Vec<u8> {
 
 /// Owned records `from..from+n` with timestamps `ts(i)`.
 pub fn owned(from: u64, n: u64, ts: impl Fn(u64) -> i64) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
-    (from..from + n).map(|i| (ts(i), key(i), value(i))).collect()
+    (from..from + n)
+        .map(|i| (ts(i), key(i), value(i)))
+        .collect()
 }
 
 /// Borrowed view of owned records, as `append` takes them.

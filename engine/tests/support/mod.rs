@@ -1,0 +1,176 @@
+//! Shared helpers of the engine's integration tests: a real appliance on a
+//! temporary data dir, its HTTP API on a loopback port, and a small client.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sluice::config::Config;
+use sluice::job::engine::Engine;
+
+/// A running appliance; stops (with final checkpoints) when dropped.
+pub struct Server {
+    pub engine: Arc<Engine>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    rt: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    /// Starts on a fresh data dir with `shards` shards and `tweak` applied.
+    pub fn start(shards: usize, tweak: impl FnOnce(&mut Config)) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Server::start_in(dir, shards, tweak)
+    }
+
+    /// Starts on an existing data dir (restart tests).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        shards: usize,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Server {
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            shards,
+            ..Config::default()
+        };
+        config.topic_defaults.fsync = "never".into();
+        tweak(&mut config);
+        let engine = Engine::start(config).expect("engine starts");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(sluice::api::serve(engine.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        Server {
+            engine,
+            addr,
+            dir,
+            rt: Some(rt),
+            stop: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server and returns its data dir (to start again on it).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.engine.shutdown();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+
+    /// Runs a future on the server's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.as_ref().expect("running").block_on(f)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A blocking HTTP client that never turns statuses into errors.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+/// (status, JSON body or Null)
+pub type Reply = (u16, Value);
+
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut r = r.expect("request reaches the server");
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub fn get(url: &str, token: Option<&str>) -> Reply {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    reply(req.call())
+}
+
+pub fn send(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Reply {
+    let a = agent();
+    let mut req = match method {
+        "POST" => a.post(url),
+        "PUT" => a.put(url),
+        other => panic!("no body for {other}"),
+    };
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    reply(req.header("Content-Type", content_type).send(body))
+}
+
+pub fn post_json(url: &str, token: Option<&str>, body: &Value) -> Reply {
+    send(
+        "POST",
+        url,
+        token,
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+}
+
+pub fn delete(url: &str, token: Option<&str>) -> Reply {
+    let mut req = agent().delete(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    reply(req.call())
+}
+
+/// Polls `f` until it returns `Some`, or panics after `limit` saying `what`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
