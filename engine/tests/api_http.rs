@@ -79,7 +79,7 @@ fn ingest_accepts_json_ndjson_and_msgpack_and_reads_them_back() {
         &url,
         Some(INGEST),
         &json!([
-            {"key": "a", "timestamp": 1000, "value": {"n": 1}},
+            {"key": "a", "timestamp": 1000, "value": {"n": 1}, "headers": {"source": "test"}},
             {"key": "b", "timestamp": "1970-01-01T00:00:02Z", "value": {"n": 2}}
         ]),
     );
@@ -127,6 +127,7 @@ fn ingest_accepts_json_ndjson_and_msgpack_and_reads_them_back() {
         ]
     );
     assert_eq!(body["next_offset"], 5);
+    assert_eq!(recs[0]["headers"]["source"], "test", "headers are stored");
 }
 
 #[test]

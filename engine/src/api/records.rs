@@ -29,6 +29,8 @@ use crate::state::view::decode_json;
 
 /// Most records one read returns.
 pub const MAX_READ_LIMIT: usize = 10_000;
+/// Most headers on one record.
+pub const MAX_HEADERS: usize = 64;
 /// Longest a read waits for new records.
 pub const MAX_WAIT_MS: u64 = 30_000;
 
@@ -158,11 +160,22 @@ impl Builder<'_> {
         Ok((self.put(&key), ts))
     }
 
-    fn push(&mut self, ts: i64, key: Range<usize>, value: Range<usize>) {
+    fn push(
+        &mut self,
+        ts: i64,
+        key: Range<usize>,
+        value: Range<usize>,
+        headers: Vec<(Range<usize>, Range<usize>)>,
+    ) {
+        debug_assert!(
+            headers.len() <= MAX_HEADERS,
+            "callers check the header bound"
+        );
         self.out.records.push(IngestRecord {
             timestamp: ts,
             key,
             value,
+            headers,
         });
     }
 
@@ -170,12 +183,15 @@ impl Builder<'_> {
         if self.bare() {
             let v = self.put_json_value(i, raw)?;
             let (k, ts) = self.from_fields(i, v.clone())?;
-            self.push(ts, k, v);
+            self.push(ts, k, v, Vec::new());
             return Ok(());
         }
         let env: JsonEnvelope<'_> = serde_json::from_str(raw).map_err(|e| {
             err_at(i, format!("{e}; send {{\"key\", \"timestamp\", \"value\"}} objects, or bare values with ?bare=true"))
         })?;
+        if env.headers.as_ref().is_some_and(|h| h.len() > MAX_HEADERS) {
+            return Err(err_at(i, format!("more than {MAX_HEADERS} headers")));
+        }
         let key = match env.key {
             None => Vec::new(),
             Some(k) => match serde_json::from_str::<serde_json::Value>(k.get()) {
@@ -202,12 +218,13 @@ impl Builder<'_> {
                 }
             },
         };
-        if env.headers.is_some_and(|h| !h.is_empty()) {
-            // Headers are accepted for compatibility but not stored yet.
-        }
         let v = self.put_json_value(i, env.value.get())?;
         let k = self.put(&key);
-        self.push(ts, k, v);
+        let mut headers = Vec::new();
+        for (name, value) in env.headers.unwrap_or_default() {
+            headers.push((self.put(name.as_bytes()), self.put(value.as_bytes())));
+        }
+        self.push(ts, k, v, headers);
         Ok(())
     }
 
@@ -217,12 +234,12 @@ impl Builder<'_> {
             self.out.data.extend_from_slice(item);
             let v = self.finish_value(i, start)?;
             let (k, ts) = self.from_fields(i, v.clone())?;
-            self.push(ts, k, v);
+            self.push(ts, k, v, Vec::new());
             return Ok(());
         }
         let fields =
             mpack::map_fields(item).ok_or_else(|| err_at(i, "not a map with string keys"))?;
-        let (mut key, mut ts, mut value) = (Vec::new(), self.now, None);
+        let (mut key, mut ts, mut value, mut header_map) = (Vec::new(), self.now, None, None);
         for (name, range) in fields {
             let raw = &item[range];
             match name {
@@ -243,7 +260,7 @@ impl Builder<'_> {
                     }
                 }
                 "value" => value = Some(raw),
-                "headers" => {}
+                "headers" => header_map = Some(raw),
                 other => {
                     return Err(err_at(
                         i,
@@ -257,7 +274,21 @@ impl Builder<'_> {
         self.out.data.extend_from_slice(raw);
         let v = self.finish_value(i, start)?;
         let k = self.put(&key);
-        self.push(ts, k, v);
+        let mut headers = Vec::new();
+        if let Some(h) = header_map {
+            let fields = mpack::map_fields(h)
+                .ok_or_else(|| err_at(i, "headers must be a map of strings"))?;
+            if fields.len() > MAX_HEADERS {
+                return Err(err_at(i, format!("more than {MAX_HEADERS} headers")));
+            }
+            for (name, r) in fields {
+                let Some(Scalar::Str(value)) = mpack::scalar(&h[r]) else {
+                    return Err(err_at(i, format!("header `{name}` must be a string")));
+                };
+                headers.push((self.put(name.as_bytes()), self.put(value.as_bytes())));
+            }
+        }
+        self.push(ts, k, v, headers);
         Ok(())
     }
 }
@@ -378,6 +409,8 @@ pub struct ReadRecord {
     pub timestamp: i64,
     pub key: String,
     pub value: serde_json::Value,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -417,6 +450,15 @@ fn read_some(
             timestamp: rv.timestamp,
             key: String::from_utf8_lossy(rv.key).into_owned(),
             value: decode_json(rv.value),
+            headers: rv
+                .headers()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect(),
         });
     })?;
     Ok(ReadAnswer {

@@ -43,6 +43,8 @@ pub struct IngestRecord {
     pub timestamp: i64,
     pub key: std::ops::Range<usize>,
     pub value: std::ops::Range<usize>,
+    /// Header names and values, as ranges of the data (usually none).
+    pub headers: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 /// The reply to an ingest batch.
@@ -419,14 +421,25 @@ impl Shard {
                 v.insert(b.topic.partition(b.partition).writer()?)
             }
         };
+        let headers: Vec<Vec<(&[u8], &[u8])>> = b
+            .records
+            .iter()
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .map(|(n, v)| (&b.data[n.clone()], &b.data[v.clone()]))
+                    .collect()
+            })
+            .collect();
         let records: Vec<Record<'_>> = b
             .records
             .iter()
-            .map(|r| Record {
+            .zip(&headers)
+            .map(|(r, h)| Record {
                 timestamp: r.timestamp,
                 key: &b.data[r.key.clone()],
                 value: &b.data[r.value.clone()],
-                headers: &[],
+                headers: h,
             })
             .collect();
         writer.append(&records, b.producer)
