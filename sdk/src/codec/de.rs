@@ -210,35 +210,25 @@ impl<'de> Deserializer<'de> {
             .map_err(|e| DecodeError(format!("a string is not valid UTF-8: {e}")))
     }
 
-    fn visit_seq<V: Visitor<'de>>(&mut self, len: u32, visitor: V) -> Result<V::Value> {
+    /// Runs `visit` over the `len` elements (or entries) of an array (or map)
+    /// and checks it consumed them all.
+    fn nested<T>(
+        &mut self,
+        len: u32,
+        what: &str,
+        visit: impl FnOnce(&mut Access<'_, 'de>) -> Result<T>,
+    ) -> Result<T> {
         self.enter()?;
         let mut access = Access {
             de: self,
             left: len,
         };
-        let value = visitor.visit_seq(&mut access)?;
+        let value = visit(&mut access)?;
         let left = access.left;
         self.depth -= 1;
         if left != 0 {
             return Err(DecodeError(format!(
-                "an array has {left} more elements than expected"
-            )));
-        }
-        Ok(value)
-    }
-
-    fn visit_map<V: Visitor<'de>>(&mut self, len: u32, visitor: V) -> Result<V::Value> {
-        self.enter()?;
-        let mut access = Access {
-            de: self,
-            left: len,
-        };
-        let value = visitor.visit_map(&mut access)?;
-        let left = access.left;
-        self.depth -= 1;
-        if left != 0 {
-            return Err(DecodeError(format!(
-                "a map has {left} more entries than expected"
+                "{what} has {left} more items than expected"
             )));
         }
         Ok(value)
@@ -254,8 +244,8 @@ impl<'de> Deserializer<'de> {
             Head::F64(x) => visitor.visit_f64(x),
             Head::Str(bytes) => visitor.visit_borrowed_str(Self::str_of(bytes)?),
             Head::Bin(bytes) => visitor.visit_borrowed_bytes(bytes),
-            Head::Array(n) => self.visit_seq(n, visitor),
-            Head::Map(n) => self.visit_map(n, visitor),
+            Head::Array(n) => self.nested(n, "an array", |access| visitor.visit_seq(access)),
+            Head::Map(n) => self.nested(n, "a map", |access| visitor.visit_map(access)),
             Head::Ext(tag) => Err(DecodeError(format!(
                 "MessagePack extension type {tag} is not supported"
             ))),

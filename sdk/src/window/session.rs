@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Admit, Merge, Window};
+use super::{Admit, Merge, Window, route_late};
 use crate::ctx::Ctx;
 use crate::error::Error;
 use crate::limits::DEFAULT_MAX_KEYS;
@@ -185,13 +185,8 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
         K: Borrow<Q>,
         Q: Ord + ToOwned<Owned = K> + ?Sized,
     {
-        match self.add(ctx, rec.timestamp(), key, update)? {
-            Admit::Added => Ok(true),
-            Admit::Late => {
-                ctx.late(rec)?;
-                Ok(false)
-            }
-        }
+        let admit = self.add(ctx, rec.timestamp(), key, update)?;
+        route_late(admit, rec, ctx)
     }
 
     /// Passes every due session (`end <= ctx.watermark()`) to `emit` in
