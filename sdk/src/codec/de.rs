@@ -83,6 +83,7 @@ impl<'de> Deserializer<'de> {
         Ok(head)
     }
 
+    #[inline(always)]
     fn byte(&mut self) -> Result<u8> {
         let (&b, rest) = self.input.split_first().ok_or_else(eof)?;
         self.input = rest;
@@ -93,20 +94,24 @@ impl<'de> Deserializer<'de> {
         self.input.first().copied().ok_or_else(eof)
     }
 
+    #[inline(always)]
     fn be<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
+    #[inline(always)]
     fn len8(&mut self) -> Result<usize> {
         Ok(self.byte()? as usize)
     }
 
+    #[inline(always)]
     fn len16(&mut self) -> Result<usize> {
         Ok(u16::from_be_bytes(self.be()?) as usize)
     }
 
+    #[inline(always)]
     fn len32(&mut self) -> Result<usize> {
         Ok(u32::from_be_bytes(self.be()?) as usize)
     }
@@ -192,15 +197,52 @@ impl<'de> Deserializer<'de> {
 
     /// Skips one value without building or checking it.
     fn skip(&mut self) -> Result<()> {
-        let mut pending: u64 = 1;
         // Iterative, so a deeply nested value cannot overflow the stack.
+        let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
-            match self.head()? {
-                Head::Array(n) => pending += n as u64,
-                Head::Map(n) => pending += 2 * n as u64,
-                _ => {}
-            }
+            let m = self.byte()?;
+            let payload = match m {
+                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 0,
+                0x80..=0x8f => {
+                    pending += 2 * (m & 0x0f) as u64;
+                    0
+                }
+                0x90..=0x9f => {
+                    pending += (m & 0x0f) as u64;
+                    0
+                }
+                0xa0..=0xbf => (m & 0x1f) as usize,
+                0xc4 | 0xd9 => self.len8()?,
+                0xc5 | 0xda => self.len16()?,
+                0xc6 | 0xdb => self.len32()?,
+                0xc7 => self.len8()? + 1,
+                0xc8 => self.len16()? + 1,
+                0xc9 => self.len32()? + 1,
+                0xcc | 0xd0 => 1,
+                0xcd | 0xd1 => 2,
+                0xca | 0xce | 0xd2 => 4,
+                0xcb | 0xcf | 0xd3 => 8,
+                0xd4..=0xd8 => 1 + (1 << (m - 0xd4)),
+                0xdc => {
+                    pending += self.len16()? as u64;
+                    0
+                }
+                0xdd => {
+                    pending += self.len32()? as u64;
+                    0
+                }
+                0xde => {
+                    pending += 2 * self.len16()? as u64;
+                    0
+                }
+                0xdf => {
+                    pending += 2 * self.len32()? as u64;
+                    0
+                }
+                0xc1 => return Err(DecodeError("byte 0xc1 is not a MessagePack marker".into())),
+            };
+            self.take(payload)?;
         }
         Ok(())
     }
