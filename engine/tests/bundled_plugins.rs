@@ -8,6 +8,7 @@
 //! alongside the bundled ones that does what its input records ask.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use sluice::bundled::{bundled_plugin, bundled_plugins};
@@ -60,10 +61,22 @@ fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).expect("the guest sends UTF-8")
 }
 
+/// Compiles `wasm` once per test binary (cranelift takes a while on a large module).
+fn compiled(wasm: &[u8]) -> (Engine, Module) {
+    static CACHE: Mutex<Vec<(Vec<u8>, Engine, Module)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap();
+    if let Some((_, engine, module)) = cache.iter().find(|(bytes, ..)| bytes == wasm) {
+        return (engine.clone(), module.clone());
+    }
+    let engine = Engine::default();
+    let module = Module::new(&engine, wasm).expect("a valid module");
+    cache.push((wasm.to_vec(), engine.clone(), module.clone()));
+    (engine, module)
+}
+
 impl Guest {
     fn new(wasm: &[u8]) -> Guest {
-        let engine = Engine::default();
-        let module = Module::new(&engine, wasm).expect("a valid module");
+        let (engine, module) = compiled(wasm);
         let mut linker = Linker::new(&engine);
         linker
             .func_wrap(
@@ -737,5 +750,67 @@ fn two_hundred_traps_in_a_row_leave_the_instance_working() {
             "after {round} traps"
         );
         guest.take_calls();
+    }
+}
+
+mod garbage {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn nexmark_q11() -> Guest {
+        nexmark("q11")
+    }
+
+    /// A well-formed batch around an arbitrary value, to reach the decoder.
+    fn batch_with_value(value: &[u8]) -> Vec<u8> {
+        let mut batch = Vec::new();
+        batch.extend_from_slice(&1u32.to_le_bytes());
+        batch.extend_from_slice(&0u32.to_le_bytes());
+        batch.extend_from_slice(&i64::MIN.to_le_bytes());
+        batch.extend_from_slice(&0u64.to_le_bytes());
+        batch.extend_from_slice(&1i64.to_le_bytes());
+        batch.extend_from_slice(&[0; 8]);
+        batch.extend_from_slice(&1u32.to_le_bytes());
+        batch.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        batch.push(b'k');
+        batch.extend_from_slice(value);
+        batch
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Outside input (batches, values, snapshots) makes a call fail with a
+        /// message, never trap, and the instance keeps working.
+        #[test]
+        fn garbage_input_fails_calls_without_trapping(
+            batch in proptest::collection::vec(any::<u8>(), 0..300),
+            value in proptest::collection::vec(any::<u8>(), 0..80),
+            snapshot in proptest::collection::vec(any::<u8>(), 0..100),
+        ) {
+            let mut guest = nexmark_q11();
+            let mut tagged = vec![0x81, 0xa3, b'b', b'i', b'd'];
+            tagged.extend_from_slice(&value);
+            for batch in [batch, batch_with_value(&value), batch_with_value(&tagged)] {
+                let status = guest.process_raw(&batch).expect("outside input must not trap");
+                prop_assert!(status == 0 || status == 1);
+                let failures = guest.take_calls().failures;
+                prop_assert_eq!(failures.len(), status as usize, "one message per failed call");
+            }
+            let mut framed = b"SLUICESN\x01\0\0\0\x01\0\0\0".to_vec();
+            framed.extend_from_slice(&snapshot);
+            for bytes in [&snapshot, &framed] {
+                let status = guest.restore(bytes);
+                prop_assert!(status == 0 || status == 1);
+                if status == 1 {
+                    prop_assert_eq!(guest.take_calls().failures.len(), 1);
+                    // A failed restore leaves no operator: init again.
+                    prop_assert_eq!(guest.init(&json!({"query": "q11"})), 0);
+                }
+            }
+            let status = guest.process(&[(5, "k", bid(1, 2, 3, 5))], i64::MIN).unwrap();
+            prop_assert_eq!(status, 0, "{:?}", guest.take_calls().failures);
+        }
     }
 }
