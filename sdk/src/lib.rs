@@ -22,6 +22,8 @@
 //! holds the Wasm exports; [`state`], `timers` and [`window`] are the state helpers;
 //! [`testing`] is the native harness.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 mod ctx;
 mod error;
