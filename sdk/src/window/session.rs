@@ -151,14 +151,18 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
             return Ok(Admit::Late);
         }
         // Sessions never overlap each other, so the overlapping ones are
-        // consecutive: fold first+1..=last into first.
-        let absorbed: Vec<Session<A>> = list.drain(first + 1..=last).collect();
-        self.entries -= absorbed.len();
-        let session = &mut list[first];
-        for other in absorbed {
-            session.acc.merge(other.acc);
-            session.fired |= other.fired;
+        // consecutive: fold first+1..=last into first. Usually there is just
+        // one (the event extends its session), and nothing to fold.
+        if last > first {
+            let absorbed: Vec<Session<A>> = list.drain(first + 1..=last).collect();
+            self.entries -= absorbed.len();
+            let session = &mut list[first];
+            for other in absorbed {
+                session.acc.merge(other.acc);
+                session.fired |= other.fired;
+            }
         }
+        let session = &mut list[first];
         session.start = session.start.min(start);
         session.end = merged_end;
         update(&mut session.acc);
