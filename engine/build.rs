@@ -102,7 +102,7 @@ fn main() {
             let to = wasm_out.join(format!("{}.wasm", plugin.artifact));
             fs::copy(&from, &to).unwrap_or_else(|e| {
                 panic!(
-                    "plugin `{}` built, but {} cannot be copied to {}: {e}",
+                    "plugin `{}` built, but {} cannot be copied to {}: {e}; does its Cargo.toml set `crate-type = [\"cdylib\", \"rlib\"]` under [lib]?",
                     plugin.name,
                     from.display(),
                     to.display()

@@ -5,7 +5,7 @@
 //! `process` callback per input [`Record`] (decode its value with serde,
 //! borrowing strings from the batch), and optional `on_timer` /
 //! `on_watermark` callbacks. It keeps its state in its own fields —
-//! [`KeyedState`], [`TumblingWindows`], [`SlidingWindows`],
+//! [`KeyedState`], [`KeyedTimers`], [`TumblingWindows`], [`SlidingWindows`],
 //! [`SessionWindows`] or any serde type — and the SDK snapshots and restores
 //! the whole struct. Through [`Ctx`] it emits records to named outputs, sets
 //! event-time timers, logs and counts.
@@ -19,8 +19,10 @@
 //! Module map: [`record`] reads batches; [`codec`] is the one MessagePack path;
 //! `ctx`, `output` and `host` buffer what a call produces and hand it to the
 //! host imports; `runtime` drives the call protocol and snapshots; `guest`
-//! holds the Wasm exports; [`state`] and [`window`] are the state helpers;
+//! holds the Wasm exports; [`state`], `timers` and [`window`] are the state helpers;
 //! [`testing`] is the native harness.
+
+#![warn(missing_docs)]
 
 pub mod codec;
 mod ctx;
@@ -37,6 +39,7 @@ mod runtime;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+mod timers;
 pub mod window;
 
 pub use ctx::{Ctx, LATE_EVENTS};
@@ -48,6 +51,7 @@ pub use output::{DLQ, LATE, MAIN};
 pub use record::Record;
 pub use runtime::{Runtime, SNAPSHOT_FORMAT};
 pub use state::KeyedState;
+pub use timers::KeyedTimers;
 pub use window::{Admit, Merge, SessionWindows, SlidingWindows, TumblingWindows, Window};
 
 /// Items the export macro expands to; not part of the API.
@@ -57,8 +61,8 @@ pub use guest as __guest;
 /// The names most operators need: `use sluice_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Admit, Ctx, DLQ, Error, KeyedState, LATE, MAIN, Merge, Operator, Record, SessionWindows,
-        SlidingWindows, TumblingWindows, Window, decimal_key,
+        Admit, Ctx, DLQ, Error, KeyedState, KeyedTimers, LATE, MAIN, Merge, Operator, Record,
+        SessionWindows, SlidingWindows, TumblingWindows, Window, decimal_key,
     };
     pub use serde::{Deserialize, Serialize};
 }

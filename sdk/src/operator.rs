@@ -68,7 +68,9 @@ pub trait Operator: Serialize + DeserializeOwned + Sized + 'static {
     fn process(&mut self, rec: &Record<'_>, ctx: &mut Ctx) -> Result<(), Error>;
 
     /// A timer set with [`Ctx::set_timer`] is due: the watermark has reached `ts`.
-    /// Due timers fire in time order, before [`Operator::on_watermark`].
+    /// Due timers fire in time order, before [`Operator::on_watermark`]. The
+    /// window helpers set timers at window ends too, so this also sees times
+    /// the operator did not set itself; ignore those.
     fn on_timer(&mut self, ts: i64, ctx: &mut Ctx) -> Result<(), Error> {
         let _ = (ts, ctx);
         Ok(())

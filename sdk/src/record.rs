@@ -244,7 +244,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn batch(records: &[(u64, i64, u32, u16, &[u8], &[u8])], watermark: i64) -> Vec<u8> {
+    /// `(offset, timestamp, partition, source, key, value)`.
+    type TestRecord<'a> = (u64, i64, u32, u16, &'a [u8], &'a [u8]);
+
+    fn batch(records: &[TestRecord<'_>], watermark: i64) -> Vec<u8> {
         let mut out = vec![0; BATCH_HEADER_BYTES];
         write_batch_header(
             &mut out,

@@ -94,24 +94,16 @@ impl<O: Operator> Runtime<O> {
         let Some(fresh) = self.op.take() else {
             return Err(not_initialised("sluice_restore"));
         };
-        let body = check_snapshot_header::<O>(bytes);
-        let envelope = body.and_then(|body| {
-            codec::decode::<Envelope<O>>(body).map_err(|e| {
-                Error::Snapshot(format!(
-                    "the state does not decode as this plugin's operator ({e}); the snapshot was written by an incompatible version: raise `STATE_VERSION` when the state layout changes"
-                ))
-            })
-        });
-        let envelope = match envelope {
-            Ok(envelope) => envelope,
-            Err(err) => {
-                self.op = Some(fresh);
-                return Err(err);
-            }
-        };
+        // On any error the instance is left without an operator (the host
+        // must init it again): neither the snapshot nor the fresh state is
+        // what it asked for.
+        let body = check_snapshot_header::<O>(bytes)?;
+        let envelope = codec::decode::<Envelope<O>>(body).map_err(|e| {
+            Error::Snapshot(format!(
+                "the state does not decode as this plugin's operator ({e}); the snapshot was written by an incompatible version: raise `STATE_VERSION` when the state layout changes"
+            ))
+        })?;
         let mut op = envelope.operator;
-        // On error the instance is left without an operator: neither the
-        // snapshot nor the fresh state is what the host asked for.
         op.on_restore(fresh)?;
         self.op = Some(op);
         self.ctx.watermark = envelope.watermark;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Admit, Window, align};
+use super::{Admit, Window, align, route_late};
 use crate::ctx::Ctx;
 use crate::error::Error;
 use crate::limits::DEFAULT_MAX_KEYS;
@@ -251,13 +251,8 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
         Q: Ord + ToOwned<Owned = K> + ?Sized,
         A: Default,
     {
-        match self.add(ctx, rec.timestamp(), key, update)? {
-            Admit::Added => Ok(true),
-            Admit::Late => {
-                ctx.late(rec)?;
-                Ok(false)
-            }
-        }
+        let admit = self.add(ctx, rec.timestamp(), key, update)?;
+        route_late(admit, rec, ctx)
     }
 
     /// Passes every due (window, key) accumulator — windows whose end is at or

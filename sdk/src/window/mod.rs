@@ -31,6 +31,10 @@ pub use session::SessionWindows;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::Ctx;
+use crate::error::Error;
+use crate::record::Record;
+
 /// A half-open event-time interval `[start, end)`, in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Window {
@@ -85,6 +89,19 @@ impl<T> Merge for Vec<T> {
     /// Vectors merge by appending.
     fn merge(&mut self, mut other: Self) {
         self.append(&mut other);
+    }
+}
+
+/// What `add_record` does with the outcome of `add`: a late record goes
+/// unchanged to the `late` output (counted in `late_events`). Returns whether
+/// the record was added.
+fn route_late(admit: Admit, rec: &Record<'_>, ctx: &mut Ctx) -> Result<bool, Error> {
+    match admit {
+        Admit::Added => Ok(true),
+        Admit::Late => {
+            ctx.late(rec)?;
+            Ok(false)
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Admit, Merge, Window};
+use super::{Admit, Merge, Window, route_late};
 use crate::ctx::Ctx;
 use crate::error::Error;
 use crate::limits::DEFAULT_MAX_KEYS;
@@ -151,14 +151,18 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
             return Ok(Admit::Late);
         }
         // Sessions never overlap each other, so the overlapping ones are
-        // consecutive: fold first+1..=last into first.
-        let absorbed: Vec<Session<A>> = list.drain(first + 1..=last).collect();
-        self.entries -= absorbed.len();
-        let session = &mut list[first];
-        for other in absorbed {
-            session.acc.merge(other.acc);
-            session.fired |= other.fired;
+        // consecutive: fold first+1..=last into first. Usually there is just
+        // one (the event extends its session), and nothing to fold.
+        if last > first {
+            let absorbed: Vec<Session<A>> = list.drain(first + 1..=last).collect();
+            self.entries -= absorbed.len();
+            let session = &mut list[first];
+            for other in absorbed {
+                session.acc.merge(other.acc);
+                session.fired |= other.fired;
+            }
         }
+        let session = &mut list[first];
         session.start = session.start.min(start);
         session.end = merged_end;
         update(&mut session.acc);
@@ -185,13 +189,8 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
         K: Borrow<Q>,
         Q: Ord + ToOwned<Owned = K> + ?Sized,
     {
-        match self.add(ctx, rec.timestamp(), key, update)? {
-            Admit::Added => Ok(true),
-            Admit::Late => {
-                ctx.late(rec)?;
-                Ok(false)
-            }
-        }
+        let admit = self.add(ctx, rec.timestamp(), key, update)?;
+        route_late(admit, rec, ctx)
     }
 
     /// Passes every due session (`end <= ctx.watermark()`) to `emit` in

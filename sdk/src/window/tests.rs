@@ -287,3 +287,21 @@ proptest! {
         prop_assert_eq!(forward, snapshot(&events));
     }
 }
+
+#[test]
+fn a_session_within_allowed_lateness_fires_again_when_a_late_event_joins_it() {
+    let mut s = SessionWindows::<u64, u64>::new(10).with_allowed_lateness(20);
+    let mut ctx = ctx_at(i64::MIN);
+    let _ = s.add(&mut ctx, 0, &1, |n| *n += 1).unwrap();
+    assert_eq!(fire_sessions(&mut s, 10), vec![(1, 0, 10, 1)]);
+    assert_eq!(s.len(), 1, "kept for the allowed lateness");
+    let mut ctx = ctx_at(15);
+    assert_eq!(s.add(&mut ctx, 5, &1, |n| *n += 1).unwrap(), Admit::Added);
+    assert!(ctx.timers.contains(&16), "re-fire at the next watermark");
+    assert_eq!(fire_sessions(&mut s, 16), vec![(1, 0, 15, 2)]);
+    assert_eq!(fire_sessions(&mut s, 34), vec![], "nothing changed since");
+    assert_eq!(fire_sessions(&mut s, 35), vec![]);
+    assert!(s.is_empty(), "purged at end + lateness");
+    let mut ctx = ctx_at(35);
+    assert_eq!(s.add(&mut ctx, 4, &1, |n| *n += 1).unwrap(), Admit::Late);
+}

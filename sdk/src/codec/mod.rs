@@ -3,16 +3,29 @@
 //! Values are decoded with serde straight from the batch buffer, so `&str` and
 //! `&[u8]` fields borrow from it; values are encoded with field names (a map per
 //! struct), the shape the JSON ingest of the same object produces (docs/events.md).
+//! Decoding uses the SDK's own slice deserializer ([`Deserializer`]); encoding
+//! uses `rmp-serde`.
 //! Called by `Record::value`, the output buffers, the snapshot code and the
 //! test harness.
 
+mod de;
+
 use serde::{Deserialize, Serialize};
+
+pub use de::{DecodeError, Deserializer, MAX_DEPTH};
 
 use crate::error::Error;
 
 /// Decodes one MessagePack value, borrowing strings and bytes from `bytes`.
+///
+/// Bytes after the value are refused: a record value is exactly one value.
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode {
+    let mut de = Deserializer::new(bytes);
+    let decoded = T::deserialize(&mut de).and_then(|value| match de.remaining() {
+        0 => Ok(value),
+        rest => Err(DecodeError(format!("{rest} bytes follow the value"))),
+    });
+    decoded.map_err(|e| Error::Decode {
         type_name: std::any::type_name::<T>(),
         reason: e.to_string(),
     })
@@ -72,6 +85,14 @@ mod tests {
     }
 
     #[test]
+    fn trailing_bytes_are_refused() {
+        let mut bytes = encode(&1u64).unwrap();
+        bytes.push(0xc0);
+        let err = decode::<u64>(&bytes).unwrap_err().to_string();
+        assert!(err.contains("1 bytes follow the value"), "{err}");
+    }
+
+    #[test]
     fn structs_encode_as_maps_with_field_names() {
         let bytes = encode(&Bid {
             auction: 1,
@@ -81,3 +102,6 @@ mod tests {
         assert_eq!(bytes[0], 0x82, "a fixmap of two entries");
     }
 }
+
+#[cfg(test)]
+mod roundtrip_tests;

@@ -1,0 +1,476 @@
+//! A serde `Deserializer` for MessagePack held in one byte slice.
+//!
+//! Written for the hot path of every plugin (decoding record values), where
+//! `rmp-serde`'s reader-generic decoder spent most of the time: strings and
+//! bytes are handed to serde borrowed from the slice, values the target type
+//! does not name are skipped by walking markers (no UTF-8 check, nothing
+//! built), and nothing is allocated. It reads what `rmp-serde` writes (structs as
+//! maps or arrays, enums as `{variant: value}` or a bare variant name, unit as
+//! `nil` or `[]`). Invariant: it never reads past the slice and nests at most
+//! [`MAX_DEPTH`] levels, so hostile input yields an error, never a panic or a
+//! stack overflow.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+
+/// Deepest nesting of arrays and maps accepted.
+pub const MAX_DEPTH: u16 = 128;
+
+/// Why a value did not decode.
+#[derive(Debug)]
+pub struct DecodeError(pub(crate) String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl de::Error for DecodeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DecodeError(msg.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+fn eof() -> DecodeError {
+    DecodeError("the value ends early (truncated MessagePack)".into())
+}
+
+/// Decodes from a borrowed slice; see the module docs.
+pub struct Deserializer<'de> {
+    input: &'de [u8],
+    depth: u16,
+}
+
+/// A scalar or container header, read from one marker.
+enum Head<'de> {
+    Nil,
+    Bool(bool),
+    Uint(u64),
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Str(&'de [u8]),
+    Bin(&'de [u8]),
+    Array(u32),
+    Map(u32),
+    Ext(i8),
+}
+
+impl<'de> Deserializer<'de> {
+    /// A deserializer over `input`.
+    pub fn new(input: &'de [u8]) -> Self {
+        Deserializer { input, depth: 0 }
+    }
+
+    /// Bytes not consumed yet.
+    pub fn remaining(&self) -> usize {
+        self.input.len()
+    }
+
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> Result<&'de [u8]> {
+        if self.input.len() < n {
+            return Err(eof());
+        }
+        let (head, rest) = self.input.split_at(n);
+        self.input = rest;
+        Ok(head)
+    }
+
+    #[inline(always)]
+    fn byte(&mut self) -> Result<u8> {
+        let (&b, rest) = self.input.split_first().ok_or_else(eof)?;
+        self.input = rest;
+        Ok(b)
+    }
+
+    fn peek(&self) -> Result<u8> {
+        self.input.first().copied().ok_or_else(eof)
+    }
+
+    #[inline(always)]
+    fn be<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    #[inline(always)]
+    fn len8(&mut self) -> Result<usize> {
+        Ok(self.byte()? as usize)
+    }
+
+    #[inline(always)]
+    fn len16(&mut self) -> Result<usize> {
+        Ok(u16::from_be_bytes(self.be()?) as usize)
+    }
+
+    #[inline(always)]
+    fn len32(&mut self) -> Result<usize> {
+        Ok(u32::from_be_bytes(self.be()?) as usize)
+    }
+
+    #[inline(always)]
+    fn head(&mut self) -> Result<Head<'de>> {
+        let m = self.byte()?;
+        Ok(match m {
+            0x00..=0x7f => Head::Uint(m as u64),
+            0x80..=0x8f => Head::Map((m & 0x0f) as u32),
+            0x90..=0x9f => Head::Array((m & 0x0f) as u32),
+            0xa0..=0xbf => Head::Str(self.take((m & 0x1f) as usize)?),
+            0xc0 => Head::Nil,
+            0xc1 => return Err(DecodeError("byte 0xc1 is not a MessagePack marker".into())),
+            0xc2 => Head::Bool(false),
+            0xc3 => Head::Bool(true),
+            0xc4 => {
+                let n = self.len8()?;
+                Head::Bin(self.take(n)?)
+            }
+            0xc5 => {
+                let n = self.len16()?;
+                Head::Bin(self.take(n)?)
+            }
+            0xc6 => {
+                let n = self.len32()?;
+                Head::Bin(self.take(n)?)
+            }
+            0xc7..=0xc9 => {
+                let n = match m {
+                    0xc7 => self.len8()?,
+                    0xc8 => self.len16()?,
+                    _ => self.len32()?,
+                };
+                let tag = self.byte()? as i8;
+                self.take(n)?;
+                Head::Ext(tag)
+            }
+            0xca => Head::F32(f32::from_be_bytes(self.be()?)),
+            0xcb => Head::F64(f64::from_be_bytes(self.be()?)),
+            0xcc => Head::Uint(self.byte()? as u64),
+            0xcd => Head::Uint(u16::from_be_bytes(self.be()?) as u64),
+            0xce => Head::Uint(u32::from_be_bytes(self.be()?) as u64),
+            0xcf => Head::Uint(u64::from_be_bytes(self.be()?)),
+            0xd0 => Head::Int(self.byte()? as i8 as i64),
+            0xd1 => Head::Int(i16::from_be_bytes(self.be()?) as i64),
+            0xd2 => Head::Int(i32::from_be_bytes(self.be()?) as i64),
+            0xd3 => Head::Int(i64::from_be_bytes(self.be()?)),
+            0xd4..=0xd8 => {
+                let tag = self.byte()? as i8;
+                self.take(1 << (m - 0xd4))?;
+                Head::Ext(tag)
+            }
+            0xd9 => {
+                let n = self.len8()?;
+                Head::Str(self.take(n)?)
+            }
+            0xda => {
+                let n = self.len16()?;
+                Head::Str(self.take(n)?)
+            }
+            0xdb => {
+                let n = self.len32()?;
+                Head::Str(self.take(n)?)
+            }
+            0xdc => Head::Array(self.len16()? as u32),
+            0xdd => Head::Array(self.len32()? as u32),
+            0xde => Head::Map(self.len16()? as u32),
+            0xdf => Head::Map(self.len32()? as u32),
+            0xe0..=0xff => Head::Int(m as i8 as i64),
+        })
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(DecodeError(format!(
+                "nested deeper than MAX_DEPTH ({MAX_DEPTH}) levels"
+            )));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Skips one value without building or checking it.
+    fn skip(&mut self) -> Result<()> {
+        // Iterative, so a deeply nested value cannot overflow the stack.
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            let m = self.byte()?;
+            let payload = match m {
+                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 0,
+                0x80..=0x8f => {
+                    pending += 2 * (m & 0x0f) as u64;
+                    0
+                }
+                0x90..=0x9f => {
+                    pending += (m & 0x0f) as u64;
+                    0
+                }
+                0xa0..=0xbf => (m & 0x1f) as usize,
+                0xc4 | 0xd9 => self.len8()?,
+                0xc5 | 0xda => self.len16()?,
+                0xc6 | 0xdb => self.len32()?,
+                0xc7 => self.len8()? + 1,
+                0xc8 => self.len16()? + 1,
+                0xc9 => self.len32()? + 1,
+                0xcc | 0xd0 => 1,
+                0xcd | 0xd1 => 2,
+                0xca | 0xce | 0xd2 => 4,
+                0xcb | 0xcf | 0xd3 => 8,
+                0xd4..=0xd8 => 1 + (1 << (m - 0xd4)),
+                0xdc => {
+                    pending += self.len16()? as u64;
+                    0
+                }
+                0xdd => {
+                    pending += self.len32()? as u64;
+                    0
+                }
+                0xde => {
+                    pending += 2 * self.len16()? as u64;
+                    0
+                }
+                0xdf => {
+                    pending += 2 * self.len32()? as u64;
+                    0
+                }
+                0xc1 => return Err(DecodeError("byte 0xc1 is not a MessagePack marker".into())),
+            };
+            self.take(payload)?;
+        }
+        Ok(())
+    }
+
+    fn str_of(bytes: &'de [u8]) -> Result<&'de str> {
+        std::str::from_utf8(bytes)
+            .map_err(|e| DecodeError(format!("a string is not valid UTF-8: {e}")))
+    }
+
+    /// Runs `visit` over the `len` elements (or entries) of an array (or map)
+    /// and checks it consumed them all.
+    fn nested<T>(
+        &mut self,
+        len: u32,
+        what: &str,
+        visit: impl FnOnce(&mut Access<'_, 'de>) -> Result<T>,
+    ) -> Result<T> {
+        self.enter()?;
+        let mut access = Access {
+            de: self,
+            left: len,
+        };
+        let value = visit(&mut access)?;
+        let left = access.left;
+        self.depth -= 1;
+        if left != 0 {
+            return Err(DecodeError(format!(
+                "{what} has {left} more items than expected"
+            )));
+        }
+        Ok(value)
+    }
+
+    fn visit_head<V: Visitor<'de>>(&mut self, head: Head<'de>, visitor: V) -> Result<V::Value> {
+        match head {
+            Head::Nil => visitor.visit_unit(),
+            Head::Bool(b) => visitor.visit_bool(b),
+            Head::Uint(n) => visitor.visit_u64(n),
+            Head::Int(n) => visitor.visit_i64(n),
+            Head::F32(x) => visitor.visit_f32(x),
+            Head::F64(x) => visitor.visit_f64(x),
+            Head::Str(bytes) => visitor.visit_borrowed_str(Self::str_of(bytes)?),
+            Head::Bin(bytes) => visitor.visit_borrowed_bytes(bytes),
+            Head::Array(n) => self.nested(n, "an array", |access| visitor.visit_seq(access)),
+            Head::Map(n) => self.nested(n, "a map", |access| visitor.visit_map(access)),
+            Head::Ext(tag) => Err(DecodeError(format!(
+                "MessagePack extension type {tag} is not supported"
+            ))),
+        }
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
+    type Error = DecodeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let head = self.head()?;
+        self.visit_head(head, visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Str(bytes) | Head::Bin(bytes) => visitor.visit_borrowed_bytes(bytes),
+            head => self.visit_head(head, visitor),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if self.peek()? == 0xc0 {
+            self.input = &self.input[1..];
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Nil | Head::Array(0) => visitor.visit_unit(),
+            head => self.visit_head(head, visitor),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        match self.head()? {
+            Head::Map(1) => {
+                self.enter()?;
+                let value = visitor.visit_enum(Variant { de: &mut *self })?;
+                self.depth -= 1;
+                Ok(value)
+            }
+            Head::Str(bytes) => {
+                visitor.visit_enum(Deserializer::str_of(bytes)?.into_deserializer())
+            }
+            Head::Map(n) => Err(DecodeError(format!(
+                "an enum is a map of one entry {{variant: value}} or a variant name, found a map of {n} entries"
+            ))),
+            head => self.visit_head(head, visitor),
+        }
+    }
+
+    /// Field and variant names reach serde's derived visitors as bytes: they
+    /// match them against byte literals, so the name needs no UTF-8 check.
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Str(bytes) => visitor.visit_borrowed_bytes(bytes),
+            head => self.visit_head(head, visitor),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.skip()?;
+        visitor.visit_unit()
+    }
+
+    fn is_human_readable(&self) -> bool {
+        // As rmp-serde's encoder, which writes what this reads.
+        false
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        seq tuple tuple_struct map struct
+    }
+}
+
+/// Elements of an array, or entries of a map, still to read.
+struct Access<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    left: u32,
+}
+
+impl<'de> de::SeqAccess<'de> for Access<'_, 'de> {
+    type Error = DecodeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left as usize)
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Access<'_, 'de> {
+    type Error = DecodeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left as usize)
+    }
+}
+
+/// `{variant: value}`.
+struct Variant<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+}
+
+impl<'de> de::EnumAccess<'de> for Variant<'_, 'de> {
+    type Error = DecodeError;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
+        let variant = seed.deserialize(&mut *self.de)?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
+    type Error = DecodeError;
+
+    fn unit_variant(self) -> Result<()> {
+        de::Deserialize::deserialize(&mut *self.de)
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value> {
+        de::Deserializer::deserialize_any(&mut *self.de, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        de::Deserializer::deserialize_any(&mut *self.de, visitor)
+    }
+}

@@ -1,0 +1,189 @@
+//! The slice deserializer reads what rmp-serde writes, for every shape of the
+//! serde data model the SDK meets, and refuses garbage without panicking.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{MAX_DEPTH, decode, encode};
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Shape {
+    Unit,
+    Newtype(u8),
+    Tuple(i32, String),
+    Struct { a: Option<u64>, b: Vec<i16> },
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Marker;
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Everything {
+    small: u8,
+    big: u64,
+    negative: i64,
+    float: f64,
+    single: f32,
+    flag: bool,
+    text: String,
+    #[serde(with = "serde_bytes_like")]
+    bytes: Vec<u8>,
+    none: Option<String>,
+    some: Option<i8>,
+    shapes: Vec<Shape>,
+    by_id: BTreeMap<u64, (i64, bool)>,
+    unit: (),
+    marker: Marker,
+    character: char,
+}
+
+/// Encodes a `Vec<u8>` as MessagePack bin, as `serde_bytes` would.
+mod serde_bytes_like {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        <&[u8]>::deserialize(d).map(<[u8]>::to_vec)
+    }
+}
+
+#[test]
+fn every_data_model_shape_round_trips_through_rmp_serde() {
+    let value = Everything {
+        small: 7,
+        big: u64::MAX,
+        negative: i64::MIN,
+        float: -1.5e300,
+        single: 0.25,
+        flag: true,
+        text: "naïve ✓".repeat(20),
+        bytes: (0..=255).collect(),
+        none: None,
+        some: Some(-3),
+        shapes: vec![
+            Shape::Unit,
+            Shape::Newtype(200),
+            Shape::Tuple(-70_000, "t".into()),
+            Shape::Struct {
+                a: Some(1 << 40),
+                b: vec![-1, 300],
+            },
+        ],
+        by_id: BTreeMap::from([(1, (-1, true)), (u64::MAX, (70_000, false))]),
+        unit: (),
+        marker: Marker,
+        character: 'λ',
+    };
+    let bytes = encode(&value).unwrap();
+    assert_eq!(decode::<Everything>(&bytes).unwrap(), value);
+    // Structs written as arrays (rmp-serde's compact form) read too.
+    let compact = rmp_serde::to_vec(&value).unwrap();
+    assert_eq!(decode::<Everything>(&compact).unwrap(), value);
+}
+
+#[test]
+fn unknown_fields_are_skipped_whatever_they_hold() {
+    #[derive(Serialize)]
+    struct Wide {
+        keep: u64,
+        nested: BTreeMap<String, Vec<Option<f64>>>,
+        blob: Vec<u8>,
+        also: u64,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Narrow {
+        keep: u64,
+        also: u64,
+    }
+    let wide = Wide {
+        keep: 1,
+        nested: BTreeMap::from([("x".into(), vec![Some(1.0), None])]),
+        blob: vec![1, 2, 3],
+        also: 2,
+    };
+    assert_eq!(
+        decode::<Narrow>(&encode(&wide).unwrap()).unwrap(),
+        Narrow { keep: 1, also: 2 }
+    );
+}
+
+#[test]
+fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+    let depth = MAX_DEPTH as usize + 1;
+    let mut bytes = vec![0x91; depth];
+    bytes.push(0x01);
+    let err = decode::<serde_json::Value>(&bytes).unwrap_err().to_string();
+    assert!(err.contains("MAX_DEPTH"), "{err}");
+    // Skipping (an ignored field) is iterative, so it takes any depth.
+    let mut ignored = vec![0x82, 0xa1, b'a', 0x01, 0xa1, b'z'];
+    ignored.extend(std::iter::repeat_n(0x91, 100_000));
+    ignored.push(0x01);
+    #[derive(Deserialize)]
+    struct A {
+        a: u8,
+    }
+    assert_eq!(decode::<A>(&ignored).unwrap().a, 1);
+}
+
+#[test]
+fn mismatched_types_name_what_was_expected() {
+    #[derive(Deserialize, Debug)]
+    struct Bid {
+        #[allow(dead_code)]
+        price: u64,
+    }
+    let err = decode::<Bid>(&encode(&BTreeMap::from([("price", "ten")])).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid type") && err.contains("u64"), "{err}");
+    let err = decode::<Bid>(&encode(&BTreeMap::from([("cost", 1)])).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing field `price`"), "{err}");
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e9f64..1e9).prop_map(Value::from),
+        ".{0,40}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,8}", inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_json_value_round_trips(value in json_value()) {
+        let bytes = encode(&value).unwrap();
+        prop_assert_eq!(decode::<serde_json::Value>(&bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let _ = decode::<serde_json::Value>(&bytes);
+        let _ = decode::<Everything>(&bytes);
+        let _ = decode::<Shape>(&bytes);
+    }
+
+    #[test]
+    fn every_truncation_of_a_value_is_an_error(cut in 1usize..60) {
+        let bytes = encode(&Shape::Struct { a: Some(5), b: vec![1, 2, 3, 400] }).unwrap();
+        let cut = cut.min(bytes.len());
+        prop_assert!(decode::<Shape>(&bytes[..bytes.len() - cut]).is_err());
+    }
+}
