@@ -40,6 +40,10 @@ pub struct Ctx {
     /// Earliest timer requested from the host since its last `on_watermark` call.
     pub(crate) requested: Option<i64>,
     pub(crate) watermark: i64,
+    /// Largest watermark of a record processed so far (ABI rule 2).
+    pub(crate) record_watermark: i64,
+    /// The tag given to what is emitted now (ABI rule 2).
+    pub(crate) tag: i64,
     /// An error raised by an infallible method (a bound hit by `count`), reported
     /// when the call ends.
     deferred: Option<Error>,
@@ -55,6 +59,8 @@ impl Ctx {
             timers: BTreeSet::new(),
             requested: None,
             watermark: i64::MIN,
+            record_watermark: i64::MIN,
+            tag: i64::MIN,
             deferred: None,
             line: String::new(),
         }
@@ -79,7 +85,7 @@ impl Ctx {
         value: &V,
     ) -> Result<(), Error> {
         self.outputs
-            .push(&mut self.host, output, timestamp, key.as_ref(), value)
+            .push(&mut self.host, output, timestamp, self.tag, key.as_ref(), value)
     }
 
     /// Emits a record whose value is already MessagePack bytes.
@@ -91,7 +97,7 @@ impl Ctx {
         value: &[u8],
     ) -> Result<(), Error> {
         self.outputs
-            .push_raw(&mut self.host, output, timestamp, key.as_ref(), value)
+            .push_raw(&mut self.host, output, timestamp, self.tag, key.as_ref(), value)
     }
 
     /// Emits `record` unchanged (timestamp, key and value bytes) to `output`.

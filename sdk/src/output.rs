@@ -24,7 +24,7 @@ pub const LATE: &str = "late";
 pub const DLQ: &str = "dlq";
 
 /// Size of the header of one output record (`i64` timestamp, `u32` key and value lengths).
-pub const OUTPUT_RECORD_HEADER_BYTES: usize = 16;
+pub const OUTPUT_RECORD_HEADER_BYTES: usize = 24;
 
 #[derive(Debug)]
 struct Buffer {
@@ -89,13 +89,14 @@ impl Outputs {
         host: &mut Host,
         name: &str,
         timestamp: i64,
+        tag: i64,
         key: &[u8],
         value: &V,
     ) -> Result<(), Error> {
         let index = self.buffer_index(name)?;
         let buffer = &mut self.buffers[index];
         let start = buffer.records.len();
-        write_header(&mut buffer.records, timestamp, key, 0, name)?;
+        write_header(&mut buffer.records, timestamp, tag, key, 0, name)?;
         buffer.records.extend_from_slice(key);
         let value_start = buffer.records.len();
         codec::encode_into(&mut buffer.records, value)
@@ -105,7 +106,7 @@ impl Outputs {
             buffer.records.truncate(start);
             return Err(too_large(name, "value", value_len));
         }
-        buffer.records[start + 12..start + 16].copy_from_slice(&(value_len as u32).to_le_bytes());
+        buffer.records[start + 20..start + 24].copy_from_slice(&(value_len as u32).to_le_bytes());
         self.flush_if_full(host, index);
         Ok(())
     }
@@ -116,6 +117,7 @@ impl Outputs {
         host: &mut Host,
         name: &str,
         timestamp: i64,
+        tag: i64,
         key: &[u8],
         value: &[u8],
     ) -> Result<(), Error> {
@@ -124,7 +126,7 @@ impl Outputs {
         }
         let index = self.buffer_index(name)?;
         let records = &mut self.buffers[index].records;
-        write_header(records, timestamp, key, value.len() as u32, name)?;
+        write_header(records, timestamp, tag, key, value.len() as u32, name)?;
         records.extend_from_slice(key);
         records.extend_from_slice(value);
         self.flush_if_full(host, index);
@@ -153,6 +155,7 @@ impl Outputs {
 fn write_header(
     out: &mut Vec<u8>,
     timestamp: i64,
+    tag: i64,
     key: &[u8],
     value_len: u32,
     name: &str,
@@ -161,6 +164,7 @@ fn write_header(
         return Err(too_large(name, "key", key.len()));
     }
     out.extend_from_slice(&timestamp.to_le_bytes());
+    out.extend_from_slice(&tag.to_le_bytes());
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.extend_from_slice(&value_len.to_le_bytes());
     Ok(())
@@ -195,6 +199,8 @@ pub fn check_output_name(name: &str) -> Result<(), Error> {
 pub struct EmittedRecord<'a> {
     /// Event time of the output record.
     pub timestamp: i64,
+    /// The record's tag (the operator's watermark when it emitted it).
+    pub watermark: i64,
     /// Key bytes.
     pub key: &'a [u8],
     /// Value bytes (MessagePack).
@@ -213,8 +219,9 @@ pub fn parse_emitted(mut buf: &[u8]) -> Result<Vec<EmittedRecord<'_>>, Error> {
             });
         }
         let timestamp = i64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
-        let key_len = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes")) as usize;
-        let value_len = u32::from_le_bytes(buf[12..16].try_into().expect("4 bytes")) as usize;
+        let watermark = i64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+        let key_len = u32::from_le_bytes(buf[16..20].try_into().expect("4 bytes")) as usize;
+        let value_len = u32::from_le_bytes(buf[20..24].try_into().expect("4 bytes")) as usize;
         let body = &buf[OUTPUT_RECORD_HEADER_BYTES..];
         if body.len() < key_len || body.len() - key_len < value_len {
             return Err(Error::Output {
@@ -224,6 +231,7 @@ pub fn parse_emitted(mut buf: &[u8]) -> Result<Vec<EmittedRecord<'_>>, Error> {
         }
         records.push(EmittedRecord {
             timestamp,
+            watermark,
             key: &body[..key_len],
             value: &body[key_len..key_len + value_len],
         });
@@ -250,11 +258,11 @@ mod tests {
     fn pushed_records_parse_back_and_flush_once_per_output() {
         let mut host = Host::new();
         let mut outputs = Outputs::new();
-        outputs.push(&mut host, "main", 5, b"k", &7u8).unwrap();
+        outputs.push(&mut host, "main", 5, 4, b"k", &7u8).unwrap();
         outputs
-            .push_raw(&mut host, "late", -1, b"", b"\xc0")
+            .push_raw(&mut host, "late", -1, 4, b"", b"\xc0")
             .unwrap();
-        outputs.push(&mut host, "main", 6, b"k2", "v").unwrap();
+        outputs.push(&mut host, "main", 6, 5, b"k2", "v").unwrap();
         outputs.flush(&mut host);
         let emits = &host.calls.emits;
         assert_eq!(emits.len(), 2);
@@ -265,6 +273,7 @@ mod tests {
             main[1],
             EmittedRecord {
                 timestamp: 6,
+                watermark: 5,
                 key: b"k2",
                 value: b"\xa1v"
             }
@@ -274,6 +283,7 @@ mod tests {
             late,
             vec![EmittedRecord {
                 timestamp: -1,
+                watermark: 4,
                 key: b"",
                 value: b"\xc0"
             }]
@@ -284,7 +294,7 @@ mod tests {
     fn a_bad_output_name_is_refused_with_the_rule() {
         let mut host = Host::new();
         let err = Outputs::new()
-            .push(&mut host, "Alerts!", 0, b"", &1)
+            .push(&mut host, "Alerts!", 0, 0, b"", &1)
             .unwrap_err();
         assert!(err.to_string().contains("1 to 64 bytes"), "{err}");
     }

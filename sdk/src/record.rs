@@ -1,7 +1,7 @@
 //! `record`: input records and the ABI v1 batch that carries them.
 //!
 //! The runtime reads each batch the host hands over with [`BatchReader`]: a
-//! 16-byte header, then records of a 32-byte header, the key and the value. A
+//! 16-byte header, then records of a 40-byte header, the key and the value. A
 //! [`Record`] borrows key and value from the batch buffer; nothing is copied.
 //! Invariant: a reader never reads past its buffer, and a batch whose lengths do
 //! not add up exactly is an error, never a panic.
@@ -14,13 +14,14 @@ use crate::error::Error;
 /// Size of the batch header (ABI v1).
 pub const BATCH_HEADER_BYTES: usize = 16;
 /// Size of a record header inside a batch (ABI v1).
-pub const RECORD_HEADER_BYTES: usize = 32;
+pub const RECORD_HEADER_BYTES: usize = 40;
 
 /// One input record, borrowed from the batch the host handed over.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     offset: u64,
     timestamp: i64,
+    watermark: i64,
     partition: u32,
     source: u16,
     key: &'a [u8],
@@ -32,6 +33,7 @@ impl<'a> Record<'a> {
     pub fn new(
         offset: u64,
         timestamp: i64,
+        watermark: i64,
         partition: u32,
         source: u16,
         key: &'a [u8],
@@ -40,6 +42,7 @@ impl<'a> Record<'a> {
         Record {
             offset,
             timestamp,
+            watermark,
             partition,
             source,
             key,
@@ -56,6 +59,12 @@ impl<'a> Record<'a> {
     /// Event time, milliseconds since the Unix epoch.
     pub fn timestamp(&self) -> i64 {
         self.timestamp
+    }
+
+    /// The watermark in force before this record (its tag): windows ending
+    /// at or before it have fired by the time the operator sees the record.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
     }
 
     /// Input partition.
@@ -148,8 +157,8 @@ impl<'a> BatchReader<'a> {
                 buf.len()
             )));
         }
-        let key_len = u32_at(buf, 24) as usize;
-        let value_len = u32_at(buf, 28) as usize;
+        let key_len = u32_at(buf, 32) as usize;
+        let value_len = u32_at(buf, 36) as usize;
         let body = &buf[RECORD_HEADER_BYTES..];
         if body.len() < key_len || body.len() - key_len < value_len {
             return Err(Error::Batch(format!(
@@ -164,8 +173,9 @@ impl<'a> BatchReader<'a> {
         Ok(Record {
             offset: u64_at(buf, 0),
             timestamp: u64_at(buf, 8) as i64,
-            partition: u32_at(buf, 16),
-            source: u16::from_le_bytes([buf[20], buf[21]]),
+            watermark: u64_at(buf, 16) as i64,
+            partition: u32_at(buf, 24),
+            source: u16::from_le_bytes([buf[28], buf[29]]),
             key,
             value,
         })
@@ -201,10 +211,12 @@ impl<'a> Iterator for BatchReader<'a> {
 
 /// Appends one record in batch format to `out` (the test harness builds batches
 /// with it, exactly as the host does).
+#[allow(clippy::too_many_arguments)]
 pub fn write_record(
     out: &mut Vec<u8>,
     offset: u64,
     timestamp: i64,
+    watermark: i64,
     partition: u32,
     source: u16,
     key: &[u8],
@@ -212,6 +224,7 @@ pub fn write_record(
 ) {
     out.extend_from_slice(&offset.to_le_bytes());
     out.extend_from_slice(&timestamp.to_le_bytes());
+    out.extend_from_slice(&watermark.to_le_bytes());
     out.extend_from_slice(&partition.to_le_bytes());
     out.extend_from_slice(&source.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
@@ -258,7 +271,7 @@ mod tests {
             },
         );
         for &(o, t, p, s, k, v) in records {
-            write_record(&mut out, o, t, p, s, k, v);
+            write_record(&mut out, o, t, t - 1, p, s, k, v);
         }
         out
     }
@@ -275,12 +288,13 @@ mod tests {
             (
                 r.offset(),
                 r.timestamp(),
+                r.watermark(),
                 r.partition(),
                 r.source(),
                 r.key(),
                 r.raw_value()
             ),
-            (5, -3, 2, 1, &b"k"[..], &b"\x01"[..])
+            (5, -3, -4, 2, 1, &b"k"[..], &b"\x01"[..])
         );
     }
 
@@ -321,7 +335,7 @@ mod tests {
         }
 
         #[test]
-        fn truncating_a_valid_batch_is_always_detected(cut in 1usize..40) {
+        fn truncating_a_valid_batch_is_always_detected(cut in 1usize..48) {
             let bytes = batch(&[(1, 1, 0, 0, b"key", b"value"), (2, 2, 0, 0, b"k2", b"v2")], 0);
             let truncated = &bytes[..bytes.len() - cut.min(bytes.len() - BATCH_HEADER_BYTES)];
             let ok = BatchReader::new(truncated).unwrap().all(|r| r.is_ok());

@@ -29,6 +29,7 @@ const SNAPSHOT_HEADER_BYTES: usize = 16;
 #[derive(Serialize)]
 struct EnvelopeRef<'a, O> {
     watermark: i64,
+    record_watermark: i64,
     timers: &'a BTreeSet<i64>,
     operator: &'a O,
 }
@@ -36,8 +37,41 @@ struct EnvelopeRef<'a, O> {
 #[derive(Deserialize)]
 struct Envelope<O> {
     watermark: i64,
+    #[serde(default = "min_watermark")]
+    record_watermark: i64,
     timers: BTreeSet<i64>,
     operator: O,
+}
+
+fn min_watermark() -> i64 {
+    i64::MIN
+}
+
+/// Brings the operator to watermark `wm` (sdk/ABI.md, "Time"): every due
+/// timer fires in time order with the watermark at its time, so windows close
+/// exactly where they would if the watermark moved one record at a time; what
+/// a timer `T` emits is tagged `max(T - 1, last record watermark)`. Then the
+/// watermark settles at `wm`. Where the host's calls fall between records
+/// therefore changes nothing in the output.
+fn advance<O: Operator>(op: &mut O, ctx: &mut Ctx, wm: i64) -> Result<(), Error> {
+    while let Some(&ts) = ctx.timers.first() {
+        if ts > wm {
+            break;
+        }
+        ctx.timers.pop_first();
+        ctx.watermark = ctx.watermark.max(ts);
+        ctx.tag = ts.saturating_sub(1).max(ctx.record_watermark);
+        let fired = op
+            .on_timer(ts, ctx)
+            .and_then(|()| op.on_watermark(ctx.watermark, ctx));
+        if let Err(err) = fired {
+            // Keep the timer so a retry fires it again.
+            ctx.timers.insert(ts);
+            return Err(err);
+        }
+    }
+    ctx.watermark = ctx.watermark.max(wm);
+    Ok(())
 }
 
 /// One operator instance and its context.
@@ -78,6 +112,8 @@ impl<O: Operator> Runtime<O> {
             self.ctx.timers.clear();
             self.ctx.requested = None;
             self.ctx.watermark = i64::MIN;
+            self.ctx.record_watermark = i64::MIN;
+            self.ctx.tag = i64::MIN;
         });
         self.ctx.end_call(result)
     }
@@ -107,6 +143,8 @@ impl<O: Operator> Runtime<O> {
         op.on_restore(fresh)?;
         self.op = Some(op);
         self.ctx.watermark = envelope.watermark;
+        self.ctx.record_watermark = envelope.record_watermark;
+        self.ctx.tag = envelope.record_watermark;
         self.ctx.timers = envelope.timers;
         self.ctx.requested = None;
         Ok(())
@@ -125,10 +163,14 @@ impl<O: Operator> Runtime<O> {
             .as_mut()
             .ok_or_else(|| not_initialised("sluice_process"))?;
         let reader = BatchReader::new(batch)?;
-        self.ctx.watermark = self.ctx.watermark.max(reader.header().watermark);
         for record in reader {
             let record = record?;
-            op.process(&record, &mut self.ctx)
+            // Rule 1: fire what is due before the record, at its place.
+            advance(op, &mut self.ctx, record.watermark())?;
+            let ctx = &mut self.ctx;
+            ctx.record_watermark = ctx.record_watermark.max(record.watermark());
+            ctx.tag = ctx.record_watermark;
+            op.process(&record, ctx)
                 .map_err(|e| e.at_record(record.offset(), record.partition(), record.source()))?;
         }
         Ok(())
@@ -149,20 +191,7 @@ impl<O: Operator> Runtime<O> {
             .op
             .as_mut()
             .ok_or_else(|| not_initialised("sluice_on_watermark"))?;
-        self.ctx.watermark = self.ctx.watermark.max(wm);
-        let wm = self.ctx.watermark;
-        while let Some(&ts) = self.ctx.timers.first() {
-            if ts > wm {
-                break;
-            }
-            self.ctx.timers.pop_first();
-            if let Err(err) = op.on_timer(ts, &mut self.ctx) {
-                // Keep the timer so a retry fires it again.
-                self.ctx.timers.insert(ts);
-                return Err(err);
-            }
-        }
-        op.on_watermark(wm, &mut self.ctx)
+        advance(op, &mut self.ctx, wm)
     }
 
     /// `sluice_snapshot`: serializes all state; the bytes stay valid until the
@@ -187,6 +216,7 @@ impl<O: Operator> Runtime<O> {
             .extend_from_slice(&O::STATE_VERSION.to_le_bytes());
         let envelope = EnvelopeRef {
             watermark: self.ctx.watermark,
+            record_watermark: self.ctx.record_watermark,
             timers: &self.ctx.timers,
             operator: op,
         };

@@ -200,12 +200,19 @@ impl<O: Operator> Harness<O> {
         self.batch.resize(BATCH_HEADER_BYTES, 0);
         let mut count = 0u32;
         let mut max_ts = self.max_timestamp;
+        // Each record carries the watermark in force before it, as the
+        // engine computes it (sdk/ABI.md, "Time").
+        let mut tag = self.watermark;
         for input in records {
+            if let Some(delay) = self.out_of_orderness {
+                tag = tag.max(max_ts.saturating_sub(delay));
+            }
             let offset = self.next_offset.entry(input.partition).or_insert(0);
             write_record(
                 &mut self.batch,
                 *offset,
                 input.timestamp,
+                tag,
                 input.partition,
                 input.source,
                 &input.key,
