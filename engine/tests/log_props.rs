@@ -63,7 +63,10 @@ fn write_batches(root: &Path, batches: &[Vec<Rec>]) -> Vec<Rec> {
     all
 }
 
-fn read_all_full(p: &std::sync::Arc<sluice::log::Partition>, from: u64) -> Result<Vec<(u64, Rec)>, LogError> {
+fn read_all_full(
+    p: &std::sync::Arc<sluice::log::Partition>,
+    from: u64,
+) -> Result<Vec<(u64, Rec)>, LogError> {
     let mut r = p.reader();
     let mut out = Vec::new();
     let mut at = from;
@@ -93,16 +96,7 @@ fn layout(dir: &Path) -> Vec<(PathBuf, u64, Vec<u64>)> {
         .map(|f| {
             let base: u64 = f.file_stem().unwrap().to_str().unwrap().parse().unwrap();
             let bytes = std::fs::read(&f).unwrap();
-            let mut ends = Vec::new();
-            let mut pos = 0usize;
-            while pos + 4 <= bytes.len() {
-                let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-                if len == 0 {
-                    break;
-                }
-                pos += len + 8;
-                ends.push(pos as u64);
-            }
+            let ends = frame_ends(&bytes);
             (f, base, ends)
         })
         .collect()

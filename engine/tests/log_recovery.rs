@@ -8,7 +8,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use log_common::*;
-use sluice::log::{FsyncPolicy, Log, LogError, LogOptions, ProducerSeq, Retention, TopicConfig, limits};
+use sluice::log::{
+    FsyncPolicy, Log, LogError, LogOptions, ProducerSeq, Retention, TopicConfig, limits,
+};
 
 const SEG: u64 = limits::MIN_SEGMENT_BYTES;
 
@@ -28,7 +30,10 @@ fn fill(root: &Path, name: &str, n: u64, fsync: FsyncPolicy) {
     }
 }
 
-fn reopen_partition(root: &Path, name: &str) -> (std::sync::Arc<Log>, std::sync::Arc<sluice::log::Partition>) {
+fn reopen_partition(
+    root: &Path,
+    name: &str,
+) -> (std::sync::Arc<Log>, std::sync::Arc<sluice::log::Partition>) {
     let log = open(root);
     let p = log.topic(name).unwrap().partition(0).clone();
     (log, p)
@@ -38,15 +43,7 @@ fn reopen_partition(root: &Path, name: &str) -> (std::sync::Arc<Log>, std::sync:
 fn active_data_len(dir: &Path) -> (PathBuf, u64) {
     let last = segment_files(dir).pop().unwrap();
     let bytes = std::fs::read(&last).unwrap();
-    let mut pos = 0usize;
-    while pos + 4 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        if len == 0 {
-            break;
-        }
-        pos += len + 8;
-    }
-    (last, pos as u64)
+    (last, frame_ends(&bytes).last().copied().unwrap_or(0))
 }
 
 #[test]
@@ -130,7 +127,13 @@ fn corrupt_record_inside_a_sealed_segment_is_reported_and_not_served() {
     assert_eq!(dmg.len(), 1, "{dmg:?}");
     assert_eq!(&dmg[0].file, victim);
     let bad_offset = dmg[0].damage.offset;
-    let base: u64 = victim.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let base: u64 = victim
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(bad_offset > base && dmg[0].damage.position < len);
     // Reads up to the damage succeed; the damaged offset fails naming file and offset.
     let mut r = p.reader();
@@ -146,15 +149,30 @@ fn corrupt_record_inside_a_sealed_segment_is_reported_and_not_served() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(victim.to_str().unwrap()) && msg.contains("byte"), "{msg}");
+    assert!(
+        msg.contains(victim.to_str().unwrap()) && msg.contains("byte"),
+        "{msg}"
+    );
     // Later segments are intact.
-    let next_base: u64 = segs[2].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let next_base: u64 = segs[2]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_records(&read_from(&p, next_base), next_base, 2000);
     // A corrupt record detected at read time (bit rot after open) is refused too.
     let f = OpenOptions::new().write(true).open(&segs[3]).unwrap();
     f.write_all_at(b"\x00\x01\x02", 100).unwrap();
     drop(f);
-    let b3: u64 = segs[3].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let b3: u64 = segs[3]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut r = p.reader();
     assert!(matches!(
         r.read(b3, usize::MAX, usize::MAX, |_| {}),
@@ -178,7 +196,10 @@ fn truncate_drops_records_across_segments_durably() {
         assert_eq!((p.end_offset(), p.durable_offset()), (733, 733));
         assert!(p.size_bytes() < size_before);
         assert_eq!(log.total_bytes(), p.size_bytes());
-        assert!(matches!(r.read(1410, 10, 1 << 20, |_| {}), Err(LogError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            r.read(1410, 10, 1 << 20, |_| {}),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
         assert_records(&read_from(&p, 700), 700, 733);
         assert!(segment_files(&d).len() < before);
         // Offsets are reused by new appends with new content.
@@ -198,7 +219,10 @@ fn truncate_drops_records_across_segments_durably() {
     assert_eq!(got.len(), 7);
     assert_eq!(got[6].value, value(5006));
     let mut w = p.writer().unwrap();
-    assert!(matches!(w.truncate(741), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        w.truncate(741),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
     w.truncate(0).unwrap();
     assert_eq!(p.end_offset(), 0);
     assert!(read_from(&p, 0).is_empty());
@@ -207,31 +231,71 @@ fn truncate_drops_records_across_segments_durably() {
 #[test]
 fn idempotent_retry_returns_original_offsets_across_reopen_and_truncate() {
     let dir = tempfile::tempdir().unwrap();
-    let id = |s| Some(ProducerSeq { producer_id: 42, sequence: s });
+    let id = |s| {
+        Some(ProducerSeq {
+            producer_id: 42,
+            sequence: s,
+        })
+    };
     {
         let log = open(dir.path());
-        let t = log.create_topic(cfg("idem", 1, SEG, FsyncPolicy::Always)).unwrap();
+        let t = log
+            .create_topic(cfg("idem", 1, SEG, FsyncPolicy::Always))
+            .unwrap();
         let mut w = t.partition(0).writer().unwrap();
         let a = owned(0, 5, |i| i as i64);
         let first = w.append_durable(&records(&a), id(0)).unwrap();
         let again = w.append_durable(&records(&a), id(0)).unwrap();
-        assert_eq!((again.base_offset, again.count, again.duplicate), (0, 5, true));
+        assert_eq!(
+            (again.base_offset, again.count, again.duplicate),
+            (0, 5, true)
+        );
         assert!(!first.duplicate);
         // Another producer interleaves; it has its own sequence space.
         let other = owned(100, 3, |i| i as i64);
-        w.append(&records(&other), Some(ProducerSeq { producer_id: 7, sequence: 900 })).unwrap();
+        w.append(
+            &records(&other),
+            Some(ProducerSeq {
+                producer_id: 7,
+                sequence: 900,
+            }),
+        )
+        .unwrap();
         // Fill a few segments so the state must come from snapshots + replay.
         for s in 1..=200u64 {
             let o = owned(s * 10, 10, |i| i as i64);
             w.append(&records(&o), id(s)).unwrap();
         }
         let err = w.append(&records(&a), id(205)).unwrap_err();
-        assert!(matches!(err, LogError::SequenceGap { expected: 201, got: 205, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LogError::SequenceGap {
+                    expected: 201,
+                    got: 205,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("expected 201"), "{err}");
         let err = w.append(&records(&a), id(3)).unwrap_err();
-        assert!(matches!(err, LogError::SequenceTooOld { expected: 201, .. }), "{err}");
+        assert!(
+            matches!(err, LogError::SequenceTooOld { expected: 201, .. }),
+            "{err}"
+        );
         let err = w.append(&records(&a), id(200)).unwrap_err();
-        assert!(matches!(err, LogError::RetryMismatch { original: 10, retried: 5, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LogError::RetryMismatch {
+                    original: 10,
+                    retried: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
     let end = 5 + 3 + 2000;
     let (log, p) = reopen_partition(dir.path(), "idem");
@@ -241,7 +305,15 @@ fn idempotent_retry_returns_original_offsets_across_reopen_and_truncate() {
     let ack = w.append(&records(&o), id(200)).unwrap();
     assert_eq!((ack.base_offset, ack.duplicate), (end - 10, true));
     assert_eq!(p.end_offset(), end, "a retry is not written twice");
-    let ack = w.append(&records(&o), Some(ProducerSeq { producer_id: 7, sequence: 900 })).unwrap_err();
+    let ack = w
+        .append(
+            &records(&o),
+            Some(ProducerSeq {
+                producer_id: 7,
+                sequence: 900,
+            }),
+        )
+        .unwrap_err();
     assert!(matches!(ack, LogError::RetryMismatch { .. }));
     // Truncating the last batches forgets them: their sequences are accepted again.
     w.truncate(end - 20).unwrap();
@@ -269,11 +341,17 @@ fn retention_removes_old_segments_by_age_and_size_but_never_the_active_one() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     let age = TopicConfig {
-        retention: Retention { max_age_ms: Some(10_000), max_bytes: None },
+        retention: Retention {
+            max_age_ms: Some(10_000),
+            max_bytes: None,
+        },
         ..cfg("age", 1, SEG, FsyncPolicy::Never)
     };
     let size = TopicConfig {
-        retention: Retention { max_age_ms: None, max_bytes: Some(4 * SEG) },
+        retention: Retention {
+            max_age_ms: None,
+            max_bytes: Some(4 * SEG),
+        },
         ..cfg("size", 1, SEG, FsyncPolicy::Never)
     };
     for c in [age, size] {
@@ -294,10 +372,19 @@ fn retention_removes_old_segments_by_age_and_size_but_never_the_active_one() {
     let p = log.topic("age").unwrap().partition(0).clone();
     let start = p.start_offset();
     assert!(start > 1000 && start <= 1490, "start {start}");
-    assert!(matches!(p.reader().read(0, 1, 1 << 20, |_| {}), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        p.reader().read(0, 1, 1 << 20, |_| {}),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
     assert_records(&read_from(&p, start), start, 2000);
     let first = segment_files(&pdir(dir.path(), "age"))[0].clone();
-    let base: u64 = first.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let base: u64 = first
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(base, start);
 
     let q = log.topic("size").unwrap().partition(0).clone();
@@ -321,8 +408,16 @@ fn retention_removes_old_segments_by_age_and_size_but_never_the_active_one() {
 fn quota_full_fails_the_append_and_keeps_the_log_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let quota = 50_000;
-    let log = Log::open(dir.path(), LogOptions { quota_bytes: Some(quota) }).unwrap();
-    let t = log.create_topic(cfg("q", 1, SEG, FsyncPolicy::Always)).unwrap();
+    let log = Log::open(
+        dir.path(),
+        LogOptions {
+            quota_bytes: Some(quota),
+        },
+    )
+    .unwrap();
+    let t = log
+        .create_topic(cfg("q", 1, SEG, FsyncPolicy::Always))
+        .unwrap();
     let p = t.partition(0).clone();
     let mut w = p.writer().unwrap();
     let mut next = 0;
@@ -334,14 +429,21 @@ fn quota_full_fails_the_append_and_keeps_the_log_consistent() {
         }
     };
     match &err {
-        LogError::QuotaFull { quota: q, used, needed } => {
+        LogError::QuotaFull {
+            quota: q,
+            used,
+            needed,
+        } => {
             assert_eq!(*q, quota);
             assert!(used + needed > quota && *used <= quota);
         }
         other => panic!("expected QuotaFull, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("quota") && msg.contains("50000") && msg.contains("quota_bytes"), "{msg}");
+    assert!(
+        msg.contains("quota") && msg.contains("50000") && msg.contains("quota_bytes"),
+        "{msg}"
+    );
     assert_eq!(p.end_offset(), next);
     assert!(log.total_bytes() <= quota);
     assert_records(&read_from(&p, 0), 0, next);
@@ -349,7 +451,13 @@ fn quota_full_fails_the_append_and_keeps_the_log_consistent() {
     drop(p);
     drop(t);
     drop(log);
-    let log = Log::open(dir.path(), LogOptions { quota_bytes: Some(quota) }).unwrap();
+    let log = Log::open(
+        dir.path(),
+        LogOptions {
+            quota_bytes: Some(quota),
+        },
+    )
+    .unwrap();
     let p = log.topic("q").unwrap().partition(0).clone();
     assert_eq!(p.end_offset(), next);
     assert!(log.total_bytes() <= quota && log.total_bytes() > quota - 5000);

@@ -35,7 +35,10 @@ fn records_round_trip_with_headers() {
     let ack = w.append_durable(&batch, None).unwrap();
     assert_eq!((ack.base_offset, ack.count, ack.duplicate), (0, 2, false));
     assert_eq!(ack.durability, FsyncPolicy::Always);
-    assert!(p.durable_offset() >= 2, "append_durable under `always` returns after fsync");
+    assert!(
+        p.durable_offset() >= 2,
+        "append_durable under `always` returns after fsync"
+    );
     let mut seen = Vec::new();
     let o = p
         .reader()
@@ -53,11 +56,17 @@ fn records_round_trip_with_headers() {
         .unwrap();
     assert_eq!((o.next_offset, o.records), (2, 2));
     assert_eq!(seen[0].0..seen[0].1 as u64, 0..10);
-    assert_eq!(seen[0].4, vec![
-        (b"content-type".to_vec(), b"msgpack".to_vec()),
-        (b"trace".to_vec(), vec![0, 1])
-    ]);
-    assert_eq!((seen[1].2.len(), seen[1].3.len(), seen[1].4.len()), (0, 0, 0));
+    assert_eq!(
+        seen[0].4,
+        vec![
+            (b"content-type".to_vec(), b"msgpack".to_vec()),
+            (b"trace".to_vec(), vec![0, 1])
+        ]
+    );
+    assert_eq!(
+        (seen[1].2.len(), seen[1].3.len(), seen[1].4.len()),
+        (0, 0, 0)
+    );
     assert_eq!(t.partition(0).end_offset(), 0, "partitions are independent");
 }
 
@@ -68,7 +77,12 @@ fn segments_roll_by_size_and_reads_cross_them_after_reopen() {
     {
         let log = open(dir.path());
         let t = log
-            .create_topic(cfg("roll", 1, limits::MIN_SEGMENT_BYTES, FsyncPolicy::Never))
+            .create_topic(cfg(
+                "roll",
+                1,
+                limits::MIN_SEGMENT_BYTES,
+                FsyncPolicy::Never,
+            ))
             .unwrap();
         let mut w = t.partition(0).writer().unwrap();
         for chunk in (0..n).collect::<Vec<_>>().chunks(37) {
@@ -81,10 +95,18 @@ fn segments_roll_by_size_and_reads_cross_them_after_reopen() {
     }
     let pdir = dir.path().join("topics/roll/0");
     let segs = segment_files(&pdir);
-    assert!(segs.len() > 10, "expected many segments, got {}", segs.len());
+    assert!(
+        segs.len() > 10,
+        "expected many segments, got {}",
+        segs.len()
+    );
     for s in &segs[..segs.len() - 1] {
         let len = std::fs::metadata(s).unwrap().len();
-        assert!(len <= limits::MIN_SEGMENT_BYTES, "{} is {len} bytes", s.display());
+        assert!(
+            len <= limits::MIN_SEGMENT_BYTES,
+            "{} is {len} bytes",
+            s.display()
+        );
         assert!(s.with_extension("index").exists() && s.with_extension("timeindex").exists());
     }
     let log = open(dir.path());
@@ -104,7 +126,9 @@ fn segments_roll_by_size_and_reads_cross_them_after_reopen() {
 fn reads_respect_record_and_byte_limits_and_range() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let t = log.create_topic(cfg("lim", 1, 1 << 20, FsyncPolicy::Never)).unwrap();
+    let t = log
+        .create_topic(cfg("lim", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
     let p = t.partition(0);
     let o = owned(0, 100, |i| i as i64);
     p.writer().unwrap().append(&records(&o), None).unwrap();
@@ -116,7 +140,12 @@ fn reads_respect_record_and_byte_limits_and_range() {
     let out = r.read(100, 10, 1 << 20, |_| {}).unwrap();
     assert_eq!((out.next_offset, out.records), (100, 0));
     match r.read(101, 10, 1 << 20, |_| {}) {
-        Err(LogError::OffsetOutOfRange { requested: 101, start: 0, end: 100, .. }) => {}
+        Err(LogError::OffsetOutOfRange {
+            requested: 101,
+            start: 0,
+            end: 100,
+            ..
+        }) => {}
         other => panic!("expected OffsetOutOfRange, got {other:?}"),
     }
 }
@@ -126,7 +155,12 @@ fn tailing_reader_sees_new_appends() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     let t = log
-        .create_topic(cfg("tail", 1, limits::MIN_SEGMENT_BYTES, FsyncPolicy::Never))
+        .create_topic(cfg(
+            "tail",
+            1,
+            limits::MIN_SEGMENT_BYTES,
+            FsyncPolicy::Never,
+        ))
         .unwrap();
     let p = t.partition(0).clone();
     let mut w = p.writer().unwrap();
@@ -157,7 +191,12 @@ fn offset_for_timestamp_finds_first_record_at_or_after_even_when_unordered() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     let t = log
-        .create_topic(cfg("time", 1, limits::MIN_SEGMENT_BYTES, FsyncPolicy::Never))
+        .create_topic(cfg(
+            "time",
+            1,
+            limits::MIN_SEGMENT_BYTES,
+            FsyncPolicy::Never,
+        ))
         .unwrap();
     let p = t.partition(0);
     // Mostly increasing timestamps with jitter going backwards.
@@ -170,23 +209,37 @@ fn offset_for_timestamp_finds_first_record_at_or_after_even_when_unordered() {
     }
     for target in [-1000, 0, 5, 1000, 4567, 12_345, 19_980, 19_990, 50_000] {
         let want = (0..n).find(|&i| ts(i) >= target).unwrap_or(n);
-        assert_eq!(p.offset_for_timestamp(target).unwrap(), want, "target {target}");
+        assert_eq!(
+            p.offset_for_timestamp(target).unwrap(),
+            want,
+            "target {target}"
+        );
     }
     drop(w);
     drop(log);
     let log = open(dir.path());
     let p = log.topic("time").unwrap().partition(0).clone();
     let want = (0..n).find(|&i| ts(i) >= 7_001).unwrap();
-    assert_eq!(p.offset_for_timestamp(7_001).unwrap(), want, "after reopen (loaded time index)");
+    assert_eq!(
+        p.offset_for_timestamp(7_001).unwrap(),
+        want,
+        "after reopen (loaded time index)"
+    );
 }
 
 #[test]
 fn one_writer_per_partition() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let t = log.create_topic(cfg("w", 1, 1 << 20, FsyncPolicy::Never)).unwrap();
+    let t = log
+        .create_topic(cfg("w", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
     let w = t.partition(0).writer().unwrap();
-    let err = t.partition(0).writer().err().expect("second writer refused");
+    let err = t
+        .partition(0)
+        .writer()
+        .err()
+        .expect("second writer refused");
     assert!(err.to_string().contains("already has a writer"), "{err}");
     drop(w);
     t.partition(0).writer().expect("free again once dropped");
@@ -202,9 +255,16 @@ fn interval_policy_becomes_durable_on_the_syncers_tick() {
     let p = t.partition(0).clone();
     let mut watch = p.durable_watch();
     let o = owned(0, 10, |i| i as i64);
-    let ack = p.writer().unwrap().append_durable(&records(&o), None).unwrap();
+    let ack = p
+        .writer()
+        .unwrap()
+        .append_durable(&records(&o), None)
+        .unwrap();
     assert_eq!(ack.durability, FsyncPolicy::Interval { ms: 5 });
-    assert!(p.wait_durable(10, Duration::from_secs(30)), "syncer made it durable");
+    assert!(
+        p.wait_durable(10, Duration::from_secs(30)),
+        "syncer made it durable"
+    );
     assert_eq!(*watch.borrow_and_update(), 10);
 }
 
@@ -212,7 +272,9 @@ fn interval_policy_becomes_durable_on_the_syncers_tick() {
 fn never_policy_is_durable_only_after_explicit_sync() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let t = log.create_topic(cfg("nv", 1, 1 << 20, FsyncPolicy::Never)).unwrap();
+    let t = log
+        .create_topic(cfg("nv", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
     let p = t.partition(0).clone();
     let mut w = p.writer().unwrap();
     let o = owned(0, 10, |i| i as i64);
@@ -227,7 +289,9 @@ fn never_policy_is_durable_only_after_explicit_sync() {
 fn always_policy_group_commits_across_writers() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let t = log.create_topic(cfg("gc", 4, 1 << 20, FsyncPolicy::Always)).unwrap();
+    let t = log
+        .create_topic(cfg("gc", 4, 1 << 20, FsyncPolicy::Always))
+        .unwrap();
     std::thread::scope(|s| {
         for p in t.partitions() {
             s.spawn(move || {
@@ -255,15 +319,27 @@ fn invalid_topic_settings_are_refused_with_reasons() {
         (TopicConfig::new("..", 1), "reserved"),
         (TopicConfig::new("a/b", 1), "'/' is not allowed"),
         (TopicConfig::new("héllo", 1), "not allowed"),
-        (TopicConfig::new("x".repeat(129), 1), "MAX_TOPIC_NAME_BYTES = 128"),
+        (
+            TopicConfig::new("x".repeat(129), 1),
+            "MAX_TOPIC_NAME_BYTES = 128",
+        ),
         (TopicConfig::new("zero", 0), "at least 1 partition"),
         (TopicConfig::new("many", 4097), "MAX_PARTITIONS = 4096"),
         (cfg("tiny", 1, 100, FsyncPolicy::Never), "MIN_SEGMENT_BYTES"),
-        (cfg("huge", 1, 1 << 40, FsyncPolicy::Never), "MAX_SEGMENT_BYTES"),
-        (cfg("iv0", 1, 1 << 20, FsyncPolicy::Interval { ms: 0 }), "fsync interval 0 ms"),
+        (
+            cfg("huge", 1, 1 << 40, FsyncPolicy::Never),
+            "MAX_SEGMENT_BYTES",
+        ),
+        (
+            cfg("iv0", 1, 1 << 20, FsyncPolicy::Interval { ms: 0 }),
+            "fsync interval 0 ms",
+        ),
         (
             TopicConfig {
-                retention: Retention { max_age_ms: None, max_bytes: Some(10) },
+                retention: Retention {
+                    max_age_ms: None,
+                    max_bytes: Some(10),
+                },
                 ..cfg("ret", 1, 1 << 20, FsyncPolicy::Never)
             },
             "at least one segment",
@@ -271,13 +347,22 @@ fn invalid_topic_settings_are_refused_with_reasons() {
     ];
     for (c, want) in cases {
         let name = c.name.clone();
-        let err = log.create_topic(c).err().unwrap_or_else(|| panic!("`{name}` accepted"));
+        let err = log
+            .create_topic(c)
+            .err()
+            .unwrap_or_else(|| panic!("`{name}` accepted"));
         let msg = err.to_string();
-        assert!(msg.contains(want), "`{name}`: message {msg:?} lacks {want:?}");
+        assert!(
+            msg.contains(want),
+            "`{name}`: message {msg:?} lacks {want:?}"
+        );
     }
     assert!(TopicConfig::new("ok.Name_-1", 1).validate().is_ok());
-    log.create_topic(cfg("dup", 1, 1 << 20, FsyncPolicy::Never)).unwrap();
-    let err = log.create_topic(cfg("dup", 1, 1 << 20, FsyncPolicy::Never)).unwrap_err();
+    log.create_topic(cfg("dup", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
+    let err = log
+        .create_topic(cfg("dup", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     assert!(log.topics().iter().map(|t| t.name()).eq(["dup"]));
 }
@@ -286,7 +371,10 @@ fn invalid_topic_settings_are_refused_with_reasons() {
 fn topic_metadata_persists_and_damaged_metadata_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let c = TopicConfig {
-        retention: Retention { max_age_ms: Some(60_000), max_bytes: None },
+        retention: Retention {
+            max_age_ms: Some(60_000),
+            max_bytes: None,
+        },
         ..cfg("meta", 3, 1 << 20, FsyncPolicy::Interval { ms: 7 })
     };
     {
@@ -301,17 +389,28 @@ fn topic_metadata_persists_and_damaged_metadata_is_named() {
     let path = dir.path().join("topics/meta/topic.json");
     let json = std::fs::read_to_string(&path).unwrap();
     assert!(json.contains(r#""interval_ms": 7"#), "{json}");
-    std::fs::write(&path, json.replace("\"partitions\": 3", "\"partitions\": 0")).unwrap();
-    let err = sluice::log::Log::open(dir.path(), Default::default()).err().unwrap();
+    std::fs::write(
+        &path,
+        json.replace("\"partitions\": 3", "\"partitions\": 0"),
+    )
+    .unwrap();
+    let err = sluice::log::Log::open(dir.path(), Default::default())
+        .err()
+        .unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("topic.json") && msg.contains("at least 1 partition"), "{msg}");
+    assert!(
+        msg.contains("topic.json") && msg.contains("at least 1 partition"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn second_open_of_a_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _log = open(dir.path());
-    let err = sluice::log::Log::open(dir.path(), Default::default()).err().unwrap();
+    let err = sluice::log::Log::open(dir.path(), Default::default())
+        .err()
+        .unwrap();
     assert!(matches!(err, LogError::Locked { .. }), "{err}");
 }
 
@@ -319,7 +418,9 @@ fn second_open_of_a_data_dir_is_refused() {
 fn deleted_topic_is_gone_after_reopen_and_its_writer_fails() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let t = log.create_topic(cfg("gone", 2, 1 << 20, FsyncPolicy::Never)).unwrap();
+    let t = log
+        .create_topic(cfg("gone", 2, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
     let mut w = t.partition(0).writer().unwrap();
     let o = owned(0, 10, |i| i as i64);
     w.append(&records(&o), None).unwrap();
@@ -327,34 +428,67 @@ fn deleted_topic_is_gone_after_reopen_and_its_writer_fails() {
     log.delete_topic("gone").unwrap();
     assert_eq!(log.total_bytes(), 0);
     assert!(log.topic("gone").is_none());
-    assert!(matches!(w.append(&records(&o), None), Err(LogError::TopicDeleted(_))));
-    assert!(matches!(log.delete_topic("gone"), Err(LogError::UnknownTopic(_))));
+    assert!(matches!(
+        w.append(&records(&o), None),
+        Err(LogError::TopicDeleted(_))
+    ));
+    assert!(matches!(
+        log.delete_topic("gone"),
+        Err(LogError::UnknownTopic(_))
+    ));
     drop(w);
     drop(t);
     drop(log);
     let log = open(dir.path());
     assert!(log.topics().is_empty());
     assert!(!dir.path().join("topics/gone").exists());
-    log.create_topic(cfg("gone", 1, 1 << 20, FsyncPolicy::Never)).unwrap();
+    log.create_topic(cfg("gone", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
 }
 
 #[test]
 fn oversized_batches_name_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let t = log.create_topic(cfg("big", 1, 1 << 20, FsyncPolicy::Never)).unwrap();
+    let t = log
+        .create_topic(cfg("big", 1, 1 << 20, FsyncPolicy::Never))
+        .unwrap();
     let mut w = t.partition(0).writer().unwrap();
     let big = vec![0u8; limits::MAX_RECORD_BYTES];
-    let r = [Record { timestamp: 0, key: b"", value: &big, headers: &[] }];
+    let r = [Record {
+        timestamp: 0,
+        key: b"",
+        value: &big,
+        headers: &[],
+    }];
     let msg = w.append(&r, None).unwrap_err().to_string();
     assert!(msg.contains("MAX_RECORD_BYTES"), "{msg}");
-    let many = vec![Record { timestamp: 0, key: b"", value: b"", headers: &[] }; limits::MAX_BATCH_RECORDS + 1];
+    let many = vec![
+        Record {
+            timestamp: 0,
+            key: b"",
+            value: b"",
+            headers: &[]
+        };
+        limits::MAX_BATCH_RECORDS + 1
+    ];
     let msg = w.append(&many, None).unwrap_err().to_string();
     assert!(msg.contains("MAX_BATCH_RECORDS"), "{msg}");
     let mid = vec![0u8; 3 << 20];
-    let r = vec![Record { timestamp: 0, key: b"", value: &mid, headers: &[] }; 6];
+    let r = vec![
+        Record {
+            timestamp: 0,
+            key: b"",
+            value: &mid,
+            headers: &[]
+        };
+        6
+    ];
     let msg = w.append(&r, None).unwrap_err().to_string();
     assert!(msg.contains("MAX_BATCH_BYTES"), "{msg}");
-    assert!(matches!(w.append(&[], None), Err(LogError::EmptyBatch { .. })));
+    assert!(matches!(
+        w.append(&[], None),
+        Err(LogError::EmptyBatch { .. })
+    ));
     assert_eq!(t.partition(0).end_offset(), 0);
 }

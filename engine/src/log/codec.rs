@@ -123,11 +123,7 @@ fn split_header(b: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
 
 /// Encoded size of `rec` (with a producer tag if `tagged`).
 pub fn encoded_len(rec: &Record<'_>, tagged: bool) -> usize {
-    let headers: usize = rec
-        .headers
-        .iter()
-        .map(|(n, v)| 6 + n.len() + v.len())
-        .sum();
+    let headers: usize = rec.headers.iter().map(|(n, v)| 6 + n.len() + v.len()).sum();
     HEADER_BYTES
         + if tagged { PRODUCER_TAG_BYTES } else { 0 }
         + rec.key.len()
@@ -139,11 +135,7 @@ pub fn encoded_len(rec: &Record<'_>, tagged: bool) -> usize {
 /// against the limits (`encoded_len <= MAX_RECORD_BYTES`, header count and name sizes).
 pub fn encode(buf: &mut Vec<u8>, offset: u64, rec: &Record<'_>, tag: Option<ProducerTag>) {
     let start = buf.len();
-    let headers_len: usize = rec
-        .headers
-        .iter()
-        .map(|(n, v)| 6 + n.len() + v.len())
-        .sum();
+    let headers_len: usize = rec.headers.iter().map(|(n, v)| 6 + n.len() + v.len()).sum();
     debug_assert!(encoded_len(rec, tag.is_some()) <= MAX_RECORD_BYTES);
     debug_assert!(rec.headers.len() <= u16::MAX as usize);
     buf.extend_from_slice(&[0u8; 8]);

@@ -245,7 +245,10 @@ mod tests {
         assert_eq!("interval(7)".parse(), Ok(FsyncPolicy::Interval { ms: 7 }));
         assert_eq!("interval:9".parse(), Ok(FsyncPolicy::Interval { ms: 9 }));
         let err = "sometimes".parse::<FsyncPolicy>().unwrap_err();
-        assert!(err.contains("sometimes") && err.contains("interval"), "{err}");
+        assert!(
+            err.contains("sometimes") && err.contains("interval"),
+            "{err}"
+        );
     }
 
     #[test]

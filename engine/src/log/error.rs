@@ -107,7 +107,9 @@ pub enum LogError {
     },
 
     /// A batch, record or field over one of the named limits in `log::limits`.
-    #[error("{what} is {actual}, over the limit {limit_name} = {limit}; split the batch or shrink the record")]
+    #[error(
+        "{what} is {actual}, over the limit {limit_name} = {limit}; split the batch or shrink the record"
+    )]
     TooLarge {
         /// What was measured ("batch record count", "record 3 encoded size", ...).
         what: String,

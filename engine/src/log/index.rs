@@ -212,7 +212,10 @@ fn parse<'a>(
         return Err("checksum mismatch".into());
     }
     if u64_at(8) != base {
-        return Err(format!("base offset {} does not match the file name", u64_at(8)));
+        return Err(format!(
+            "base offset {} does not match the file name",
+            u64_at(8)
+        ));
     }
     if u64_at(24) != seg_len {
         return Err(format!(
@@ -270,11 +273,14 @@ pub fn load_sealed(
             position: u32::from_le_bytes([c[12], c[13], c[14], c[15]]),
         });
     }
-    let ordered = idx.offsets.windows(2).all(|w| {
-        w[0].rel_offset < w[1].rel_offset && w[0].position < w[1].position
-    }) && idx.times.windows(2).all(|w| {
-        w[0].max_ts_before <= w[1].max_ts_before && w[0].position < w[1].position
-    });
+    let ordered = idx
+        .offsets
+        .windows(2)
+        .all(|w| w[0].rel_offset < w[1].rel_offset && w[0].position < w[1].position)
+        && idx
+            .times
+            .windows(2)
+            .all(|w| w[0].max_ts_before <= w[1].max_ts_before && w[0].position < w[1].position);
     let inside = idx
         .offsets
         .iter()
@@ -310,7 +316,10 @@ mod tests {
         for target in [-1, 0, 6, 21, 36, 56, 61] {
             let (rel, pos) = idx.seek_time(target);
             assert_eq!(pos, rel as u64 * 5000);
-            assert!(ts[..rel as usize].iter().all(|t| *t < target), "target {target}");
+            assert!(
+                ts[..rel as usize].iter().all(|t| *t < target),
+                "target {target}"
+            );
         }
         assert_eq!(idx.seek_offset(9), (9, 45_000));
         assert_eq!(idx.seek_offset(3), (3, 15_000));
@@ -332,10 +341,18 @@ mod tests {
         assert_eq!(s.next_offset, 100);
         assert_eq!(s.index.offsets, idx.offsets);
         assert_eq!(s.index.times, idx.times);
-        assert!(load_sealed(&ip, &tp, 0, 49_999).unwrap_err().contains("covers"));
+        assert!(
+            load_sealed(&ip, &tp, 0, 49_999)
+                .unwrap_err()
+                .contains("covers")
+        );
         let mut b = fs::read(&tp).unwrap();
         b[60] ^= 1;
         fs::write(&tp, b).unwrap();
-        assert!(load_sealed(&ip, &tp, 0, 50_000).unwrap_err().contains("checksum"));
+        assert!(
+            load_sealed(&ip, &tp, 0, 50_000)
+                .unwrap_err()
+                .contains("checksum")
+        );
     }
 }

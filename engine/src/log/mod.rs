@@ -96,7 +96,11 @@ fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Log {
@@ -122,7 +126,9 @@ impl Log {
         }
         // Half-created and half-deleted topics live in the trash; finish them off.
         for ent in fs::read_dir(&trash).map_err(|e| LogError::io("list directory", &trash, e))? {
-            let p = ent.map_err(|e| LogError::io("list directory", &trash, e))?.path();
+            let p = ent
+                .map_err(|e| LogError::io("list directory", &trash, e))?
+                .path();
             fs::remove_dir_all(&p).map_err(|e| LogError::io("remove", &p, e))?;
         }
         let shared = Arc::new(Shared {

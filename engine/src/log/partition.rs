@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::Shared;
 use super::config::TopicConfig;
 use super::error::LogError;
 use super::fsio;
 use super::index;
 use super::producer::Producers;
 use super::segment::{self, Damage, Scan, Segment, Stop};
-use super::Shared;
 
 /// Writer-only state, behind a mutex that only the partition's single writer (and
 /// truncation, which is a writer operation) takes, once per batch.
@@ -177,7 +177,9 @@ impl Partition {
 
     pub(crate) fn active(&self) -> Arc<Segment> {
         let segs = self.segments.read().unwrap_or_else(|p| p.into_inner());
-        segs.last().cloned().expect("a partition always has a segment")
+        segs.last()
+            .cloned()
+            .expect("a partition always has a segment")
     }
 
     pub(crate) fn sync_failure(&self) -> Option<String> {
@@ -371,21 +373,33 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, LogError> {
     Ok(bases)
 }
 
-fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<(Segment, Option<Damage>), LogError> {
+fn open_sealed(
+    dir: &Path,
+    base: u64,
+    next_base: u64,
+) -> Result<(Segment, Option<Damage>), LogError> {
     let path = segment::log_path(dir, base);
     let file = Segment::open_file(&path)?;
     let len = file
         .metadata()
         .map_err(|e| LogError::io("stat segment", &path, e))?
         .len();
-    let (ip, tp) = (segment::index_path(dir, base), segment::time_path(dir, base));
+    let (ip, tp) = (
+        segment::index_path(dir, base),
+        segment::time_path(dir, base),
+    );
     match index::load_sealed(&ip, &tp, base, len) {
         Ok(s) if s.next_offset == next_base => {
-            let seg = Segment::from_parts(base, path, file, len, s.next_offset, s.index, None, true);
+            let seg =
+                Segment::from_parts(base, path, file, len, s.next_offset, s.index, None, true);
             return Ok((seg, None));
         }
-        Ok(_) => tracing::warn!(file = %ip.display(), "log recovery: index disagrees with the next segment; rebuilding"),
-        Err(why) => tracing::warn!(file = %ip.display(), %why, "log recovery: rebuilding segment index"),
+        Ok(_) => {
+            tracing::warn!(file = %ip.display(), "log recovery: index disagrees with the next segment; rebuilding")
+        }
+        Err(why) => {
+            tracing::warn!(file = %ip.display(), %why, "log recovery: rebuilding segment index")
+        }
     }
     let scan = segment::scan(&file, &path, base, next_base, |_, _| {})?;
     let damage = match (&scan.stop, scan.next_offset == next_base) {
@@ -407,9 +421,17 @@ fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<(Segment, Option
             // Unused preallocation left by a crash between sealing steps.
             file.set_len(scan.valid_len)
                 .map_err(|e| LogError::io("truncate segment", &path, e))?;
-            file.sync_all().map_err(|e| LogError::io("fsync", &path, e))?;
+            file.sync_all()
+                .map_err(|e| LogError::io("fsync", &path, e))?;
         }
-        index::write_sealed(&ip, &tp, base, scan.next_offset, scan.valid_len, &scan.index)?;
+        index::write_sealed(
+            &ip,
+            &tp,
+            base,
+            scan.next_offset,
+            scan.valid_len,
+            &scan.index,
+        )?;
     }
     let Scan {
         valid_len,
@@ -417,7 +439,16 @@ fn open_sealed(dir: &Path, base: u64, next_base: u64) -> Result<(Segment, Option
         index,
         ..
     } = scan;
-    let seg = Segment::from_parts(base, path, file, valid_len, next_offset, index, damage.clone(), true);
+    let seg = Segment::from_parts(
+        base,
+        path,
+        file,
+        valid_len,
+        next_offset,
+        index,
+        damage.clone(),
+        true,
+    );
     Ok((seg, damage))
 }
 
@@ -436,7 +467,8 @@ fn open_active(
     // Zero everything past the last valid record, so that stale bytes of an unacknowledged
     // write can never line up with a later record and be taken for data.
     fsio::zero_range(&file, &path, scan.valid_len, scan.file_len)?;
-    file.sync_all().map_err(|e| LogError::io("fsync", &path, e))?;
+    file.sync_all()
+        .map_err(|e| LogError::io("fsync", &path, e))?;
     // The active segment keeps no index files; stale ones (from before a truncation) go.
     let _ = fs::remove_file(segment::index_path(dir, base));
     let _ = fs::remove_file(segment::time_path(dir, base));

@@ -254,13 +254,19 @@ mod tests {
         assert_eq!(p.check(ps(5), 2), Ok(Verdict::Append));
         p.record(tag(5, 2), 0);
         assert_eq!(p.check(ps(6), 1), Ok(Verdict::Append));
-        assert_eq!(p.check(ps(5), 2), Ok(Verdict::Duplicate { base: 0, count: 2 }));
+        assert_eq!(
+            p.check(ps(5), 2),
+            Ok(Verdict::Duplicate { base: 0, count: 2 })
+        );
         assert_eq!(p.check(ps(5), 3), Err(Refusal::Mismatch { original: 2 }));
         assert_eq!(p.check(ps(8), 1), Err(Refusal::Gap { expected: 6 }));
         for s in 6..6 + PRODUCER_WINDOW as u64 {
             p.record(tag(s, 1), s);
         }
-        assert!(matches!(p.check(ps(5), 2), Err(Refusal::TooOld { expected: 14, .. })));
+        assert!(matches!(
+            p.check(ps(5), 2),
+            Err(Refusal::TooOld { expected: 14, .. })
+        ));
     }
 
     #[test]
@@ -273,7 +279,10 @@ mod tests {
         }
         p.save(&path, 60).unwrap();
         let q = Producers::load(&path, 60).unwrap();
-        assert_eq!(q.check(ps(19), 3), Ok(Verdict::Duplicate { base: 57, count: 3 }));
+        assert_eq!(
+            q.check(ps(19), 3),
+            Ok(Verdict::Duplicate { base: 57, count: 3 })
+        );
         assert!(Producers::load(&path, 61).is_err());
     }
 }

@@ -117,8 +117,13 @@ impl PartitionReader {
                 break Ok(());
             }
             if cur.pos < cur.mapped {
-                if out.records > 0 && matches!(codec::peek(&cur.map.as_ref().map_or(&[][..], |m| &m[cur.pos..cur.mapped])), Some((len, _)) if out.bytes + len > max_bytes)
-                {
+                let rest = cur
+                    .map
+                    .as_ref()
+                    .map_or(&[][..], |m| &m[cur.pos..cur.mapped]);
+                let over_budget =
+                    matches!(codec::peek(rest), Some((len, _)) if out.bytes + len > max_bytes);
+                if out.records > 0 && over_budget {
                     break Ok(());
                 }
                 if p.generation.load(Ordering::Acquire) != generation {
@@ -143,7 +148,12 @@ impl PartitionReader {
 
 fn bad_frame(cur: &Cursor) -> LogError {
     let Some(map) = &cur.map else {
-        return corrupt(&cur.seg, cur.pos, cur.next, "no bytes where a record should be");
+        return corrupt(
+            &cur.seg,
+            cur.pos,
+            cur.next,
+            "no bytes where a record should be",
+        );
     };
     let reason = match codec::decode(&map[cur.pos..cur.mapped]) {
         Frame::Record { view, .. } => format!("holds offset {} out of sequence", view.offset),
@@ -179,7 +189,10 @@ fn seek(p: &Partition, from: u64, generation: u64) -> Result<Cursor, LogError> {
     };
     remap(&mut cur)?;
     while cur.next < from {
-        let rest = cur.map.as_ref().map_or(&[][..], |m| &m[cur.pos..cur.mapped]);
+        let rest = cur
+            .map
+            .as_ref()
+            .map_or(&[][..], |m| &m[cur.pos..cur.mapped]);
         match codec::peek(rest) {
             Some((len, off)) if off == cur.next => {
                 cur.pos += len;
@@ -284,7 +297,14 @@ impl Partition {
                         pos += len;
                         off += 1;
                     }
-                    _ => return Err(corrupt(&seg, pos, off, "record failed its checks during a timestamp lookup")),
+                    _ => {
+                        return Err(corrupt(
+                            &seg,
+                            pos,
+                            off,
+                            "record failed its checks during a timestamp lookup",
+                        ));
+                    }
                 }
             }
         }

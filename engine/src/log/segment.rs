@@ -88,13 +88,16 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Creates an empty segment file (fails if it exists).
+    /// Creates an empty segment file. Only called for a base at the partition's end
+    /// offset, so an existing file there can only be the empty leftover of a roll that
+    /// failed midway; it is reset.
     pub fn create(dir: &Path, base: u64) -> Result<Segment, LogError> {
         let path = log_path(dir, base);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&path)
             .map_err(|e| LogError::io("create segment", &path, e))?;
         Ok(Segment::from_parts(
@@ -334,7 +337,10 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let f = File::open(&p).unwrap();
         let s = scan(&f, &p, 100, u64::MAX, |_, _| {}).unwrap();
-        assert_eq!((s.valid_len, s.next_offset, s.stop), (data_len, 600, Stop::Clean));
+        assert_eq!(
+            (s.valid_len, s.next_offset, s.stop),
+            (data_len, 600, Stop::Clean)
+        );
         assert!(!s.index.offsets.is_empty());
         let s = scan(&f, &p, 100, 350, |_, _| {}).unwrap();
         assert_eq!(s.next_offset, 350);

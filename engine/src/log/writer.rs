@@ -15,6 +15,7 @@ use super::codec::{self, ProducerTag, Record};
 use super::config::FsyncPolicy;
 use super::error::LogError;
 use super::fsio;
+use super::index;
 use super::limits::{
     MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_HEADER_NAME_BYTES, MAX_HEADERS_PER_RECORD,
     MAX_RECORD_BYTES, PREALLOC_CHUNK_BYTES,
@@ -22,7 +23,6 @@ use super::limits::{
 use super::partition::{Partition, WriteState, lock};
 use super::producer::{ProducerSeq, Refusal, Verdict};
 use super::segment::{self, Segment};
-use super::index;
 
 /// What an append did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,12 @@ impl PartitionWriter {
         let st = &mut *st;
         st.buf.clear();
         for (i, r) in records.iter().enumerate() {
-            codec::encode(&mut st.buf, base + i as u64, r, if i == 0 { tag } else { None });
+            codec::encode(
+                &mut st.buf,
+                base + i as u64,
+                r,
+                if i == 0 { tag } else { None },
+            );
         }
         let total = st.buf.len() as u64;
         p.shared.reserve(total)?;
@@ -185,8 +190,21 @@ impl PartitionWriter {
             let target = need
                 .max(st.allocated + PREALLOC_CHUNK_BYTES)
                 .min(need.max(p.config.segment_bytes));
-            fsio::preallocate(&seg.file, &seg.path, st.allocated, target - st.allocated)?;
-            st.allocated = target;
+            let grown =
+                fsio::preallocate(&seg.file, &seg.path, st.allocated, target - st.allocated)
+                    .map(|()| target)
+                    .or_else(|e| match e {
+                        // Not room for a whole chunk: reserve just what this batch needs.
+                        LogError::DiskFull { .. } if target > need => fsio::preallocate(
+                            &seg.file,
+                            &seg.path,
+                            st.allocated,
+                            need - st.allocated,
+                        )
+                        .map(|()| need),
+                        e => Err(e),
+                    })?;
+            st.allocated = grown;
         }
         if let Err(e) = seg.file.write_all_at(&st.buf, pos) {
             // Roll back whatever part of the batch reached the file.
@@ -198,10 +216,15 @@ impl PartitionWriter {
             let mut at = 0usize;
             for i in 0..count as u64 {
                 let frame = &st.buf[at..];
-                let flen = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize + 8;
+                let flen =
+                    u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize + 8;
                 let mut ts = [0u8; 8];
                 ts.copy_from_slice(&frame[16..24]);
-                idx.observe((base + i - seg.base) as u32, pos + at as u64, i64::from_le_bytes(ts));
+                idx.observe(
+                    (base + i - seg.base) as u32,
+                    pos + at as u64,
+                    i64::from_le_bytes(ts),
+                );
                 at += flen;
             }
             debug_assert_eq!(at, st.buf.len());
@@ -219,7 +242,10 @@ impl PartitionWriter {
         let next = old.next_offset();
         let io = |op, e| LogError::io(op, &old.path, e);
         old.file.sync_data().map_err(|e| io("fdatasync", e))?;
-        old.file.set_len(old.written()).map_err(|e| io("truncate segment", e))?;
+        old.file
+            .set_len(old.written())
+            .map_err(|e| io("truncate segment", e))?;
+        st.allocated = old.written();
         old.file.sync_all().map_err(|e| io("fsync", e))?;
         {
             let idx = old.index.read().unwrap_or_else(|e| e.into_inner());
@@ -232,7 +258,8 @@ impl PartitionWriter {
                 &idx,
             )?;
         }
-        st.producers.save(&segment::producers_path(&p.dir, next), next)?;
+        st.producers
+            .save(&segment::producers_path(&p.dir, next), next)?;
         let seg = Arc::new(Segment::create(&p.dir, next)?);
         fsio::fsync_dir(&p.dir)?;
         old.set_sealed(true);
@@ -399,7 +426,11 @@ fn check_batch(p: &Partition, records: &[Record<'_>]) -> Result<(), LogError> {
                 MAX_HEADERS_PER_RECORD,
             ));
         }
-        if let Some((n, _)) = r.headers.iter().find(|(n, _)| n.len() > MAX_HEADER_NAME_BYTES) {
+        if let Some((n, _)) = r
+            .headers
+            .iter()
+            .find(|(n, _)| n.len() > MAX_HEADER_NAME_BYTES)
+        {
             return Err(too(
                 format!("record {i} header name length"),
                 n.len(),

@@ -19,7 +19,9 @@ pub fn value(i: u64) -> Vec<u8> {
 
 /// Owned records `from..from+n` with timestamps `ts(i)`.
 pub fn owned(from: u64, n: u64, ts: impl Fn(u64) -> i64) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
-    (from..from + n).map(|i| (ts(i), key(i), value(i))).collect()
+    (from..from + n)
+        .map(|i| (ts(i), key(i), value(i)))
+        .collect()
 }
 
 /// Borrowed view of owned records, as `append` takes them.
@@ -100,4 +102,20 @@ pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// End positions of the frames at the start of a segment file's bytes (walking the length
+/// fields up to the first zero length), without validating them.
+pub fn frame_ends(bytes: &[u8]) -> Vec<u64> {
+    let mut ends = Vec::new();
+    let mut pos = 0usize;
+    while pos + 4 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        pos += len + 8;
+        ends.push(pos as u64);
+    }
+    ends
 }
