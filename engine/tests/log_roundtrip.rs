@@ -492,3 +492,56 @@ fn oversized_batches_name_the_limit() {
     ));
     assert_eq!(t.partition(0).end_offset(), 0);
 }
+
+#[test]
+fn rolled_segments_are_sealed_durably_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let t = log
+        .create_topic(cfg(
+            "seal",
+            1,
+            limits::MIN_SEGMENT_BYTES,
+            FsyncPolicy::Never,
+        ))
+        .unwrap();
+    let p = t.partition(0).clone();
+    let mut w = p.writer().unwrap();
+    for b in 0..50 {
+        let o = owned(b * 20, 20, |i| i as i64);
+        w.append(&records(&o), None).unwrap();
+    }
+    let pdir = dir.path().join("topics/seal/0");
+    let segs = segment_files(&pdir);
+    assert!(segs.len() > 3);
+    let last_base: u64 = segs
+        .last()
+        .unwrap()
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Even under `never`, a roll queues the sealed segment for the syncer, which fsyncs it
+    // and then writes its index files; the durable offset covers it afterwards. (The waits
+    // are liveness bounds, not speed checks.)
+    assert!(p.wait_durable(last_base, Duration::from_secs(30)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let sealed = &segs[..segs.len() - 1];
+    while !sealed
+        .iter()
+        .all(|s| s.with_extension("timeindex").exists())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "syncer never sealed {sealed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(sealed.iter().all(|s| s.with_extension("index").exists()));
+    assert!(
+        !segs.last().unwrap().with_extension("index").exists(),
+        "the active segment has none"
+    );
+}

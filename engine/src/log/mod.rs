@@ -276,9 +276,7 @@ impl Drop for Log {
         }
         for t in self.topics() {
             for p in t.partitions() {
-                if p.config.fsync != FsyncPolicy::Never
-                    && let Err(e) = p.flush()
-                {
+                if let Err(e) = p.flush() {
                     tracing::error!(error = %e, "log shutdown: final fdatasync failed");
                 }
             }

@@ -65,6 +65,8 @@ pub struct Partition {
     pub(crate) writer_alive: AtomicBool,
     pub(crate) write: Mutex<WriteState>,
     sync_lock: Mutex<()>,
+    /// Sealed segments whose bytes and index files are not yet durable (see `flush`).
+    pending_seal: Mutex<Vec<Arc<Segment>>>,
     pub(crate) sync_queued: AtomicBool,
     pub(crate) deleted: AtomicBool,
     /// Bumped by truncation; readers drop cached positions when it changes.
@@ -208,26 +210,69 @@ impl Partition {
         lock(&self.sync_lock)
     }
 
-    /// fdatasyncs the active segment and publishes the end offset seen before it as durable.
-    /// Called by the syncer, `PartitionWriter::sync` and shutdown. Sealed segments were
-    /// synced when they were sealed.
+    pub(crate) fn add_pending_seal(&self, seg: Arc<Segment>) {
+        lock(&self.pending_seal).push(seg);
+    }
+
+    /// Forgets pending seals of segments at or after `base` (truncation removed them or
+    /// made one active again). Called with the sync guard held.
+    pub(crate) fn drop_pending_seals_from(&self, base: u64) {
+        lock(&self.pending_seal).retain(|s| s.base < base);
+    }
+
+    /// Makes everything below the end offset durable and publishes it: finishes sealing
+    /// rolled segments (fsync, then their index files: an index file on disk means its
+    /// segment is durable) and fdatasyncs the active segment. Called by the syncer,
+    /// `PartitionWriter::sync` and shutdown.
     pub(crate) fn flush(&self) -> Result<(), LogError> {
         let _g = self.sync_guard();
-        let end = self.end_offset();
-        if end <= self.durable_offset() || self.deleted.load(Ordering::Acquire) {
+        if self.deleted.load(Ordering::Acquire) {
             return Ok(());
         }
+        // Order matters: a roll racing with this pushes the old segment to the pending list
+        // before publishing the new one, so `end`'s records are in `active` or in `pending`.
+        let end = self.end_offset();
         let active = self.active();
-        if let Err(e) = active.file.sync_data() {
-            let err = LogError::io("fdatasync", &active.path, e);
+        let pending: Vec<Arc<Segment>> = lock(&self.pending_seal).clone();
+        if end <= self.durable_offset() && pending.is_empty() {
+            return Ok(());
+        }
+        let result = pending
+            .iter()
+            .filter(|s| s.base >= self.start_offset())
+            .try_for_each(|s| self.seal(s))
+            .and_then(|()| {
+                active
+                    .file
+                    .sync_data()
+                    .map_err(|e| LogError::io("fdatasync", &active.path, e))
+            });
+        if let Err(err) = result {
             let mut st = lock(&self.durable);
             st.failed = Some(err.to_string());
             drop(st);
             self.durable_cv.notify_all();
             return Err(err);
         }
+        lock(&self.pending_seal).retain(|s| !pending.iter().any(|q| Arc::ptr_eq(q, s)));
         self.publish_durable(end);
         Ok(())
+    }
+
+    /// Makes a sealed segment durable, then writes its index files.
+    fn seal(&self, s: &Segment) -> Result<(), LogError> {
+        s.file
+            .sync_all()
+            .map_err(|e| LogError::io("fsync", &s.path, e))?;
+        let idx = s.index.read().unwrap_or_else(|e| e.into_inner());
+        index::write_sealed(
+            &segment::index_path(&self.dir, s.base),
+            &segment::time_path(&self.dir, s.base),
+            s.base,
+            s.next_offset(),
+            s.written(),
+            &idx,
+        )
     }
 
     /// Creates the directory and first segment of a new partition.
@@ -289,6 +334,7 @@ impl Partition {
                 allocated,
             }),
             sync_lock: Mutex::new(()),
+            pending_seal: Mutex::new(Vec::new()),
             sync_queued: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             generation: AtomicU64::new(0),

@@ -15,7 +15,6 @@ use super::codec::{self, ProducerTag, Record};
 use super::config::FsyncPolicy;
 use super::error::LogError;
 use super::fsio;
-use super::index;
 use super::limits::{
     MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_HEADER_NAME_BYTES, MAX_HEADERS_PER_RECORD,
     MAX_RECORD_BYTES, PREALLOC_CHUNK_BYTES,
@@ -235,44 +234,30 @@ impl PartitionWriter {
         Ok(())
     }
 
-    /// Seals the active segment (fsync, cut preallocation, write its indexes) and starts a
-    /// new one at the end offset, with a producer snapshot as of that offset.
+    /// Seals the active segment and starts a new one at the end offset, with a producer
+    /// snapshot as of that offset. Making the sealed segment durable (fdatasync, index
+    /// files) is left to the next flush (queued here), so the writer never waits for a
+    /// whole segment to reach the disk.
     fn roll(&self, st: &mut WriteState, old: &Arc<Segment>) -> Result<Arc<Segment>, LogError> {
         let p = &self.part;
         let next = old.next_offset();
-        let io = |op, e| LogError::io(op, &old.path, e);
-        old.file.sync_data().map_err(|e| io("fdatasync", e))?;
+        // Drop the unused preallocation; no map covers it (maps stop at `written`).
         old.file
             .set_len(old.written())
-            .map_err(|e| io("truncate segment", e))?;
+            .map_err(|e| LogError::io("truncate segment", &old.path, e))?;
         st.allocated = old.written();
-        old.file.sync_all().map_err(|e| io("fsync", e))?;
-        {
-            let idx = old.index.read().unwrap_or_else(|e| e.into_inner());
-            index::write_sealed(
-                &segment::index_path(&p.dir, old.base),
-                &segment::time_path(&p.dir, old.base),
-                old.base,
-                next,
-                old.written(),
-                &idx,
-            )?;
-        }
+        let seg = Arc::new(Segment::create(&p.dir, next)?);
+        // Its rename fsyncs the directory, which makes the new segment's entry durable too.
         st.producers
             .save(&segment::producers_path(&p.dir, next), next)?;
-        let seg = Arc::new(Segment::create(&p.dir, next)?);
-        fsio::fsync_dir(&p.dir)?;
         old.set_sealed(true);
         st.allocated = 0;
-        {
-            let _g = p.sync_guard();
-            p.segments
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(seg.clone());
-            // Everything so far is in the old segment, synced above.
-            p.publish_durable(next);
-        }
+        p.add_pending_seal(old.clone());
+        p.segments
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(seg.clone());
+        self.schedule_sync(None)?;
         Ok(seg)
     }
 
@@ -303,6 +288,8 @@ impl PartitionWriter {
                 reason: format!("cannot truncate to {new_end}: {:?}", scan.stop),
             });
         }
+        // `keep` becomes the active segment again; it and later ones are not sealed.
+        p.drop_pending_seals_from(keep.base);
         let removed: Vec<_> = {
             let mut segs = p.segments.write().unwrap_or_else(|e| e.into_inner());
             let i = segs.partition_point(|s| s.base <= keep.base);
