@@ -48,6 +48,17 @@ pub use segment::Damage;
 pub use topic::Topic;
 pub use writer::{AppendAck, PartitionWriter};
 
+// The threading contract the shards rely on.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Send + Sync>() {}
+    send::<PartitionWriter>();
+    send::<PartitionReader>();
+    sync::<Partition>();
+    sync::<Topic>();
+    sync::<Log>();
+};
+
 /// State every partition of a log shares: the quota counter and the syncer queue.
 pub(crate) struct Shared {
     pub used: AtomicU64,

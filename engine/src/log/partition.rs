@@ -467,9 +467,11 @@ fn open_sealed(
             // Unused preallocation left by a crash between sealing steps.
             file.set_len(scan.valid_len)
                 .map_err(|e| LogError::io("truncate segment", &path, e))?;
-            file.sync_all()
-                .map_err(|e| LogError::io("fsync", &path, e))?;
         }
+        // An index file on disk promises a durable segment: sync before writing it (the
+        // segment may have been sealed by a process that died before its flush).
+        file.sync_all()
+            .map_err(|e| LogError::io("fsync", &path, e))?;
         index::write_sealed(
             &ip,
             &tp,

@@ -120,7 +120,7 @@ impl PartitionReader {
                 let rest = cur
                     .map
                     .as_ref()
-                    .map_or(&[][..], |m| &m[cur.pos..cur.mapped]);
+                    .map_or(&[][..], |m| m.get(cur.pos..cur.mapped).unwrap_or(&[]));
                 let over_budget =
                     matches!(codec::peek(rest), Some((len, _)) if out.bytes + len > max_bytes);
                 if out.records > 0 && over_budget {
@@ -155,7 +155,7 @@ fn bad_frame(cur: &Cursor) -> LogError {
             "no bytes where a record should be",
         );
     };
-    let reason = match codec::decode(&map[cur.pos..cur.mapped]) {
+    let reason = match codec::decode(map.get(cur.pos..cur.mapped).unwrap_or(&[])) {
         Frame::Record { view, .. } => format!("holds offset {} out of sequence", view.offset),
         Frame::End => "zero length where a record should start".to_string(),
         Frame::Torn => "frame runs past the written bytes".to_string(),
@@ -192,7 +192,7 @@ fn seek(p: &Partition, from: u64, generation: u64) -> Result<Cursor, LogError> {
         let rest = cur
             .map
             .as_ref()
-            .map_or(&[][..], |m| &m[cur.pos..cur.mapped]);
+            .map_or(&[][..], |m| m.get(cur.pos..cur.mapped).unwrap_or(&[]));
         match codec::peek(rest) {
             Some((len, off)) if off == cur.next => {
                 cur.pos += len;
@@ -221,12 +221,13 @@ fn damaged(cur: &Cursor, wanted: u64) -> LogError {
 
 fn remap(cur: &mut Cursor) -> Result<bool, LogError> {
     let w = cur.seg.written() as usize;
-    if w <= cur.mapped {
+    let before = cur.mapped;
+    if w <= before {
         return Ok(false);
     }
-    cur.map = Some(cur.seg.map(w as u64)?);
-    cur.mapped = w;
-    Ok(true)
+    cur.map = cur.seg.map(w as u64)?;
+    cur.mapped = cur.map.as_ref().map_or(0, |m| m.len());
+    Ok(cur.mapped > before)
 }
 
 /// Moves the cursor on when its map is exhausted: re-maps a grown segment or steps to the
@@ -286,7 +287,8 @@ impl Partition {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .seek_time(ts_ms);
-            let map = seg.map(w)?;
+            let Some(map) = seg.map(w)? else { continue };
+            let w = map.len() as u64;
             let (mut pos, mut off) = (pos as usize, seg.base + rel as u64);
             while pos < w as usize && off < end {
                 match codec::decode(&map[pos..]) {

@@ -70,12 +70,13 @@ impl PartitionWriter {
     ) -> Result<AppendAck, LogError> {
         let p = &self.part;
         let policy = p.config.fsync;
-        if p.deleted.load(Ordering::Acquire) {
-            return Err(LogError::TopicDeleted(p.topic.clone()));
-        }
         check_batch(p, records)?;
         let count = records.len() as u32;
         let mut st = lock(&p.write);
+        // Checked under the write lock, which `delete_topic` takes to set the flag.
+        if p.deleted.load(Ordering::Acquire) {
+            return Err(LogError::TopicDeleted(p.topic.clone()));
+        }
         if let Some(ps) = producer {
             match p.producers_verdict(&st, ps, count)? {
                 Verdict::Duplicate { base, count } => {
