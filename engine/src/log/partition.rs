@@ -222,7 +222,8 @@ impl Partition {
 
     /// Makes everything below the end offset durable and publishes it: finishes sealing
     /// rolled segments (fsync, then their index files: an index file on disk means its
-    /// segment is durable) and fdatasyncs the active segment. Called by the syncer,
+    /// segment is durable) and fdatasyncs the active segment. A failed fsync is sticky:
+    /// durable appends fail with `SyncFailed` from then on. Called by the syncer,
     /// `PartitionWriter::sync` and shutdown.
     pub(crate) fn flush(&self) -> Result<(), LogError> {
         let _g = self.sync_guard();
@@ -237,33 +238,48 @@ impl Partition {
         if end <= self.durable_offset() && pending.is_empty() {
             return Ok(());
         }
-        let result = pending
-            .iter()
-            .filter(|s| s.base >= self.start_offset())
-            .try_for_each(|s| self.seal(s))
-            .and_then(|()| {
-                active
-                    .file
-                    .sync_data()
-                    .map_err(|e| LogError::io("fdatasync", &active.path, e))
-            });
+        let start = self.start_offset();
+        let mut done: Vec<&Arc<Segment>> = Vec::with_capacity(pending.len());
+        let mut result = Ok(());
+        for s in &pending {
+            if s.base < start {
+                done.push(s); // removed by retention meanwhile
+                continue;
+            }
+            if let Err(e) = s.file.sync_all() {
+                result = Err(LogError::io("fsync", &s.path, e));
+                break;
+            }
+            // The data is durable; the index files only spare a scan on the next open, so
+            // failing to write them (say, disk full) is retried at the next flush.
+            match self.write_index_files(s) {
+                Ok(()) => done.push(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "log: index files of a sealed segment not written yet; will retry")
+                }
+            }
+        }
+        if result.is_ok() {
+            result = active
+                .file
+                .sync_data()
+                .map_err(|e| LogError::io("fdatasync", &active.path, e));
+        }
         if let Err(err) = result {
+            // After a failed fsync the kernel may have dropped the dirty pages: nothing
+            // written since the last good sync can be promised durable again.
             let mut st = lock(&self.durable);
             st.failed = Some(err.to_string());
             drop(st);
             self.durable_cv.notify_all();
             return Err(err);
         }
-        lock(&self.pending_seal).retain(|s| !pending.iter().any(|q| Arc::ptr_eq(q, s)));
+        lock(&self.pending_seal).retain(|s| !done.iter().any(|q| Arc::ptr_eq(q, s)));
         self.publish_durable(end);
         Ok(())
     }
 
-    /// Makes a sealed segment durable, then writes its index files.
-    fn seal(&self, s: &Segment) -> Result<(), LogError> {
-        s.file
-            .sync_all()
-            .map_err(|e| LogError::io("fsync", &s.path, e))?;
+    fn write_index_files(&self, s: &Segment) -> Result<(), LogError> {
         let idx = s.index.read().unwrap_or_else(|e| e.into_inner());
         index::write_sealed(
             &segment::index_path(&self.dir, s.base),

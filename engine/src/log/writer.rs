@@ -156,11 +156,11 @@ impl PartitionWriter {
             if p.wait_durable(end, Duration::from_secs(1)) {
                 return Ok(());
             }
-            if let Some(why) = p.sync_failure() {
-                return Err(LogError::Io {
-                    op: "fdatasync",
-                    path: p.active().path.clone(),
-                    source: std::io::Error::other(why),
+            if let Some(reason) = p.sync_failure() {
+                return Err(LogError::SyncFailed {
+                    topic: p.topic.clone(),
+                    partition: p.id,
+                    reason,
                 });
             }
             // Still pending: make sure it is queued (the syncer may have stopped).
