@@ -94,7 +94,7 @@ fn layout(dir: &Path) -> Vec<(PathBuf, u64, Vec<u64>)> {
     segment_files(dir)
         .into_iter()
         .map(|f| {
-            let base: u64 = f.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            let base: u64 = segment_base(&f);
             let bytes = std::fs::read(&f).unwrap();
             let ends = frame_ends(&bytes);
             (f, base, ends)

@@ -127,13 +127,7 @@ fn corrupt_record_inside_a_sealed_segment_is_reported_and_not_served() {
     assert_eq!(dmg.len(), 1, "{dmg:?}");
     assert_eq!(&dmg[0].file, victim);
     let bad_offset = dmg[0].damage.offset;
-    let base: u64 = victim
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base: u64 = segment_base(victim);
     assert!(bad_offset > base && dmg[0].damage.position < len);
     // Reads up to the damage succeed; the damaged offset fails naming file and offset.
     let mut r = p.reader();
@@ -154,25 +148,13 @@ fn corrupt_record_inside_a_sealed_segment_is_reported_and_not_served() {
         "{msg}"
     );
     // Later segments are intact.
-    let next_base: u64 = segs[2]
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let next_base: u64 = segment_base(&segs[2]);
     assert_records(&read_from(&p, next_base), next_base, 2000);
     // A corrupt record detected at read time (bit rot after open) is refused too.
     let f = OpenOptions::new().write(true).open(&segs[3]).unwrap();
     f.write_all_at(b"\x00\x01\x02", 100).unwrap();
     drop(f);
-    let b3: u64 = segs[3]
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let b3: u64 = segment_base(&segs[3]);
     let mut r = p.reader();
     assert!(matches!(
         r.read(b3, usize::MAX, usize::MAX, |_| {}),
@@ -378,13 +360,7 @@ fn retention_removes_old_segments_by_age_and_size_but_never_the_active_one() {
     ));
     assert_records(&read_from(&p, start), start, 2000);
     let first = segment_files(&pdir(dir.path(), "age"))[0].clone();
-    let base: u64 = first
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base: u64 = segment_base(&first);
     assert_eq!(base, start);
 
     let q = log.topic("size").unwrap().partition(0).clone();

@@ -514,15 +514,7 @@ fn rolled_segments_are_sealed_durably_in_the_background() {
     let pdir = dir.path().join("topics/seal/0");
     let segs = segment_files(&pdir);
     assert!(segs.len() > 3);
-    let last_base: u64 = segs
-        .last()
-        .unwrap()
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let last_base: u64 = segment_base(segs.last().unwrap());
     // Even under `never`, a roll queues the sealed segment for the syncer, which fsyncs it
     // and then writes its index files; the durable offset covers it afterwards. (The waits
     // are liveness bounds, not speed checks.)

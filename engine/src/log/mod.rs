@@ -23,6 +23,7 @@ pub mod limits;
 mod partition;
 mod producer;
 mod reader;
+mod recovery;
 mod retention;
 mod segment;
 mod syncer;

@@ -322,7 +322,7 @@ impl PartitionWriter {
             let segs = p.segments.read().unwrap_or_else(|e| e.into_inner());
             segs[..segs.len() - 1].to_vec()
         };
-        let mut producers = super::partition::rebuild_producers(&p.dir, &older, keep.base)?;
+        let mut producers = super::recovery::rebuild_producers(&p.dir, &older, keep.base)?;
         segment::scan(&keep.file, &keep.path, keep.base, new_end, |t, o| {
             producers.record(t, o)
         })?;

@@ -119,3 +119,11 @@ pub fn frame_ends(bytes: &[u8]) -> Vec<u64> {
     }
     ends
 }
+
+/// The base offset in a segment file's name.
+pub fn segment_base(path: &Path) -> u64 {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{} is not a segment file", path.display()))
+}
