@@ -31,6 +31,9 @@ pub const INDEX_INTERVAL_BYTES: u64 = 4096;
 /// file on the write path.
 pub const PREALLOC_CHUNK_BYTES: u64 = 4 << 20;
 
+/// Most fdatasyncs the syncer runs at once in one round (one thread each).
+pub const MAX_PARALLEL_SYNCS: usize = 4;
+
 /// Batches per producer whose offsets are remembered for acknowledging retries.
 pub const PRODUCER_WINDOW: usize = 8;
 /// Producers remembered per partition; past it the least recently seen is forgotten.
