@@ -264,7 +264,8 @@ impl PartitionWriter {
 
     /// Removes every record with offset `>= new_end`, durably: later segments are deleted,
     /// the segment holding `new_end` has its tail zeroed in place and becomes the active
-    /// one, producer state is rebuilt. Readers positioned past `new_end` see the end.
+    /// one, producer state is rebuilt. Reads past `new_end` then fail with
+    /// `OffsetOutOfRange`; a read racing the truncation may end early instead.
     pub fn truncate(&mut self, new_end: u64) -> Result<(), LogError> {
         let p = &self.part;
         let (start, end) = (p.start_offset(), p.end_offset());
