@@ -100,7 +100,7 @@ impl Partition {
     /// `start_offset`) is readable.
     #[inline]
     pub fn end_offset(&self) -> u64 {
-        self.end.load(Ordering::Acquire)
+        self.end.load(Ordering::SeqCst)
     }
 
     /// Every offset below this has been fdatasynced.
@@ -165,7 +165,7 @@ impl Partition {
     }
 
     pub(crate) fn set_end(&self, end: u64) {
-        self.end.store(end, Ordering::Release);
+        self.end.store(end, Ordering::SeqCst);
     }
     pub(crate) fn set_start(&self, start: u64) {
         self.start.store(start, Ordering::Release);

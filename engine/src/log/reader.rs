@@ -74,8 +74,9 @@ impl PartitionReader {
         mut f: impl FnMut(&RecordView<'_>),
     ) -> Result<ReadOutcome, LogError> {
         let p = self.part.clone();
+        // Generation before end: see `PartitionWriter::truncate`.
+        let generation = p.generation.load(Ordering::SeqCst);
         let end = p.end_offset();
-        let generation = p.generation.load(Ordering::Acquire);
         if from > end || from < p.start_offset() {
             return Err(p.out_of_range(from));
         }
@@ -140,6 +141,8 @@ impl PartitionReader {
         out.next_offset = cur.next;
         self.cur = Some(cur);
         match result {
+            // A truncation ran during this read: what looked bad was being removed.
+            Err(_) if p.generation.load(Ordering::SeqCst) != generation => Ok(out),
             Err(e) if out.records == 0 => Err(e),
             _ => Ok(out),
         }

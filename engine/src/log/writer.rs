@@ -292,6 +292,11 @@ impl PartitionWriter {
         }
         // `keep` becomes the active segment again; it and later ones are not sealed.
         p.drop_pending_seals_from(keep.base);
+        // Readers first: lower the end, then bump the generation, before any byte goes.
+        // A reader loads the generation before the end, so it either sees the new end or
+        // sees the generation change when it meets a zeroed frame (and stops quietly).
+        p.set_end(new_end);
+        p.generation.fetch_add(1, Ordering::SeqCst);
         let removed: Vec<_> = {
             let mut segs = p.segments.write().unwrap_or_else(|e| e.into_inner());
             let i = segs.partition_point(|s| s.base <= keep.base);
@@ -330,8 +335,7 @@ impl PartitionWriter {
         st.producers = producers;
         p.sub_size(freed);
         p.shared.release(freed);
-        p.set_end(new_end);
-        p.generation.fetch_add(1, Ordering::AcqRel);
+        p.generation.fetch_add(1, Ordering::SeqCst);
         p.reset_durable(new_end);
         Ok(())
     }
