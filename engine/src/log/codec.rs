@@ -138,20 +138,25 @@ pub fn encode(buf: &mut Vec<u8>, offset: u64, rec: &Record<'_>, tag: Option<Prod
     let headers_len: usize = rec.headers.iter().map(|(n, v)| 6 + n.len() + v.len()).sum();
     debug_assert!(encoded_len(rec, tag.is_some()) <= MAX_RECORD_BYTES);
     debug_assert!(rec.headers.len() <= u16::MAX as usize);
-    buf.extend_from_slice(&[0u8; 8]);
-    buf.extend_from_slice(&offset.to_le_bytes());
-    buf.extend_from_slice(&rec.timestamp.to_le_bytes());
+    // The fixed header (and tag) is assembled on the stack and copied once.
+    let mut head = [0u8; HEADER_BYTES + PRODUCER_TAG_BYTES];
+    head[8..16].copy_from_slice(&offset.to_le_bytes());
+    head[16..24].copy_from_slice(&rec.timestamp.to_le_bytes());
     let attrs = if tag.is_some() { ATTR_PRODUCER } else { 0 };
-    buf.extend_from_slice(&attrs.to_le_bytes());
-    buf.extend_from_slice(&(rec.headers.len() as u16).to_le_bytes());
-    buf.extend_from_slice(&(rec.key.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&(rec.value.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&(headers_len as u32).to_le_bytes());
+    head[24..26].copy_from_slice(&attrs.to_le_bytes());
+    head[26..28].copy_from_slice(&(rec.headers.len() as u16).to_le_bytes());
+    head[28..32].copy_from_slice(&(rec.key.len() as u32).to_le_bytes());
+    head[32..36].copy_from_slice(&(rec.value.len() as u32).to_le_bytes());
+    head[36..40].copy_from_slice(&(headers_len as u32).to_le_bytes());
+    let mut head_len = HEADER_BYTES;
     if let Some(t) = tag {
-        buf.extend_from_slice(&t.producer_id.to_le_bytes());
-        buf.extend_from_slice(&t.sequence.to_le_bytes());
-        buf.extend_from_slice(&t.count.to_le_bytes());
+        head[40..48].copy_from_slice(&t.producer_id.to_le_bytes());
+        head[48..56].copy_from_slice(&t.sequence.to_le_bytes());
+        head[56..60].copy_from_slice(&t.count.to_le_bytes());
+        head_len += PRODUCER_TAG_BYTES;
     }
+    buf.reserve(head_len + rec.key.len() + rec.value.len() + headers_len);
+    buf.extend_from_slice(&head[..head_len]);
     buf.extend_from_slice(rec.key);
     buf.extend_from_slice(rec.value);
     for (n, v) in rec.headers {

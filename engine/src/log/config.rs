@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::LogError;
 use super::limits::{
-    DEFAULT_SEGMENT_BYTES, MAX_PARTITIONS, MAX_SEGMENT_BYTES, MAX_TOPIC_NAME_BYTES,
-    MIN_SEGMENT_BYTES,
+    DEFAULT_SEGMENT_BYTES, MAX_FSYNC_INTERVAL_MS, MAX_PARTITIONS, MAX_SEGMENT_BYTES,
+    MAX_TOPIC_NAME_BYTES, MIN_SEGMENT_BYTES,
 };
 
 /// Options for a whole [`Log`](super::Log).
@@ -41,9 +41,6 @@ pub enum FsyncPolicy {
     /// rolls and checkpoints still fsync).
     Never,
 }
-
-/// Longest allowed fsync interval.
-pub const MAX_FSYNC_INTERVAL_MS: u64 = 60_000;
 
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]

@@ -37,6 +37,22 @@ pub enum LogError {
         available: u64,
     },
 
+    /// An earlier fsync of this partition failed, so the kernel may have dropped written
+    /// pages; nothing more is acknowledged as durable until the log is reopened.
+    #[error(
+        "partition {topic}/{partition} cannot promise durability: an earlier fsync failed \
+         ({reason}); written data may have been dropped by the kernel. Fix the storage problem \
+         and restart Sluice, which recovers the partition from what is on disk"
+    )]
+    SyncFailed {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The fsync error.
+        reason: String,
+    },
+
     /// The Log's configured byte quota would be exceeded by this append.
     #[error(
         "log quota full: appending {needed} bytes would bring the log to {} bytes, over its quota \

@@ -86,16 +86,21 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = Path::new(&tmp_name);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(|e| LogError::io("create", tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| LogError::io_needing("write", tmp, e, bytes.len() as u64))?;
-    f.sync_all().map_err(|e| LogError::io("fsync", tmp, e))?;
-    drop(f);
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(tmp)
+            .map_err(|e| LogError::io("create", tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| LogError::io_needing("write", tmp, e, bytes.len() as u64))?;
+        f.sync_all().map_err(|e| LogError::io("fsync", tmp, e))
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(tmp);
+        return Err(e);
+    }
     fs::rename(tmp, path).map_err(|e| LogError::io("rename", path, e))?;
     fsync_dir(dir)
 }

@@ -23,6 +23,9 @@ pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 /// Default `segment_bytes`.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 128 << 20;
 
+/// Longest allowed `interval(ms)` fsync period.
+pub const MAX_FSYNC_INTERVAL_MS: u64 = 60_000;
+
 /// A sparse index entry is added each time this many bytes of records were written since
 /// the previous entry, bounding a lookup's scan to about this many bytes.
 pub const INDEX_INTERVAL_BYTES: u64 = 4096;
@@ -30,6 +33,9 @@ pub const INDEX_INTERVAL_BYTES: u64 = 4096;
 /// segment size), so that an idle partition costs no disk and a busy one never extends its
 /// file on the write path.
 pub const PREALLOC_CHUNK_BYTES: u64 = 4 << 20;
+
+/// Most fdatasyncs the syncer runs at once in one round (one thread each).
+pub const MAX_PARALLEL_SYNCS: usize = 4;
 
 /// Batches per producer whose offsets are remembered for acknowledging retries.
 pub const PRODUCER_WINDOW: usize = 8;

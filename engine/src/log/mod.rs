@@ -23,6 +23,7 @@ pub mod limits;
 mod partition;
 mod producer;
 mod reader;
+mod recovery;
 mod retention;
 mod segment;
 mod syncer;
@@ -47,6 +48,17 @@ pub use retention::RetentionReport;
 pub use segment::Damage;
 pub use topic::Topic;
 pub use writer::{AppendAck, PartitionWriter};
+
+// The threading contract the shards rely on.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Send + Sync>() {}
+    send::<PartitionWriter>();
+    send::<PartitionReader>();
+    sync::<Partition>();
+    sync::<Topic>();
+    sync::<Log>();
+};
 
 /// State every partition of a log shares: the quota counter and the syncer queue.
 pub(crate) struct Shared {
@@ -276,9 +288,7 @@ impl Drop for Log {
         }
         for t in self.topics() {
             for p in t.partitions() {
-                if p.config.fsync != FsyncPolicy::Never
-                    && let Err(e) = p.flush()
-                {
+                if let Err(e) = p.flush() {
                     tracing::error!(error = %e, "log shutdown: final fdatasync failed");
                 }
             }

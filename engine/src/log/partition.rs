@@ -8,7 +8,7 @@
 //! record below it has been fdatasynced.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use super::error::LogError;
 use super::fsio;
 use super::index;
 use super::producer::Producers;
-use super::segment::{self, Damage, Scan, Segment, Stop};
+use super::segment::{self, Damage, Segment};
 
 /// Writer-only state, behind a mutex that only the partition's single writer (and
 /// truncation, which is a writer operation) takes, once per batch.
@@ -65,6 +65,8 @@ pub struct Partition {
     pub(crate) writer_alive: AtomicBool,
     pub(crate) write: Mutex<WriteState>,
     sync_lock: Mutex<()>,
+    /// Sealed segments whose bytes and index files are not yet durable (see `flush`).
+    pending_seal: Mutex<Vec<Arc<Segment>>>,
     pub(crate) sync_queued: AtomicBool,
     pub(crate) deleted: AtomicBool,
     /// Bumped by truncation; readers drop cached positions when it changes.
@@ -98,7 +100,7 @@ impl Partition {
     /// `start_offset`) is readable.
     #[inline]
     pub fn end_offset(&self) -> u64 {
-        self.end.load(Ordering::Acquire)
+        self.end.load(Ordering::SeqCst)
     }
 
     /// Every offset below this has been fdatasynced.
@@ -163,7 +165,7 @@ impl Partition {
     }
 
     pub(crate) fn set_end(&self, end: u64) {
-        self.end.store(end, Ordering::Release);
+        self.end.store(end, Ordering::SeqCst);
     }
     pub(crate) fn set_start(&self, start: u64) {
         self.start.store(start, Ordering::Release);
@@ -208,26 +210,85 @@ impl Partition {
         lock(&self.sync_lock)
     }
 
-    /// fdatasyncs the active segment and publishes the end offset seen before it as durable.
-    /// Called by the syncer, `PartitionWriter::sync` and shutdown. Sealed segments were
-    /// synced when they were sealed.
+    pub(crate) fn add_pending_seal(&self, seg: Arc<Segment>) {
+        lock(&self.pending_seal).push(seg);
+    }
+
+    /// Forgets pending seals of segments at or after `base` (truncation removed them or
+    /// made one active again). Called with the sync guard held.
+    pub(crate) fn drop_pending_seals_from(&self, base: u64) {
+        lock(&self.pending_seal).retain(|s| s.base < base);
+    }
+
+    /// Makes everything below the end offset durable and publishes it: finishes sealing
+    /// rolled segments (fsync, then their index files: an index file on disk means its
+    /// segment is durable) and fdatasyncs the active segment. A failed fsync is sticky:
+    /// durable appends fail with `SyncFailed` from then on. Called by the syncer,
+    /// `PartitionWriter::sync` and shutdown.
     pub(crate) fn flush(&self) -> Result<(), LogError> {
         let _g = self.sync_guard();
-        let end = self.end_offset();
-        if end <= self.durable_offset() || self.deleted.load(Ordering::Acquire) {
+        if self.deleted.load(Ordering::Acquire) {
             return Ok(());
         }
+        // Order matters: a roll racing with this pushes the old segment to the pending list
+        // before publishing the new one, so `end`'s records are in `active` or in `pending`.
+        let end = self.end_offset();
         let active = self.active();
-        if let Err(e) = active.file.sync_data() {
-            let err = LogError::io("fdatasync", &active.path, e);
+        let pending: Vec<Arc<Segment>> = lock(&self.pending_seal).clone();
+        if end <= self.durable_offset() && pending.is_empty() {
+            return Ok(());
+        }
+        let start = self.start_offset();
+        let mut done: Vec<&Arc<Segment>> = Vec::with_capacity(pending.len());
+        let mut result = Ok(());
+        for s in &pending {
+            if s.base < start {
+                done.push(s); // removed by retention meanwhile
+                continue;
+            }
+            if let Err(e) = s.file.sync_all() {
+                result = Err(LogError::io("fsync", &s.path, e));
+                break;
+            }
+            // The data is durable; the index files only spare a scan on the next open, so
+            // failing to write them (say, disk full) is retried at the next flush.
+            match self.write_index_files(s) {
+                Ok(()) => done.push(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "log: index files of a sealed segment not written yet; will retry")
+                }
+            }
+        }
+        if result.is_ok() {
+            result = active
+                .file
+                .sync_data()
+                .map_err(|e| LogError::io("fdatasync", &active.path, e));
+        }
+        if let Err(err) = result {
+            // After a failed fsync the kernel may have dropped the dirty pages: nothing
+            // written since the last good sync can be promised durable again.
             let mut st = lock(&self.durable);
             st.failed = Some(err.to_string());
             drop(st);
             self.durable_cv.notify_all();
             return Err(err);
         }
+        lock(&self.pending_seal).retain(|s| !done.iter().any(|q| Arc::ptr_eq(q, s)));
         self.publish_durable(end);
         Ok(())
+    }
+
+    fn write_index_files(&self, s: &Segment) -> Result<(), LogError> {
+        let idx = s.index.read().unwrap_or_else(|e| e.into_inner());
+        index::write_sealed(
+            &segment::index_path(&self.dir, s.base),
+            &segment::time_path(&self.dir, s.base),
+            s.base,
+            s.next_offset(),
+            s.written(),
+            &idx,
+        )
     }
 
     /// Creates the directory and first segment of a new partition.
@@ -251,7 +312,7 @@ impl Partition {
         ))
     }
 
-    fn assemble(
+    pub(super) fn assemble(
         dir: PathBuf,
         config: TopicConfig,
         id: u32,
@@ -289,227 +350,13 @@ impl Partition {
                 allocated,
             }),
             sync_lock: Mutex::new(()),
+            pending_seal: Mutex::new(Vec::new()),
             sync_queued: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             damage,
         }
     }
-
-    /// Opens an existing partition directory, recovering it: loads or rebuilds the indexes of
-    /// sealed segments, scans the active segment and cuts a torn or corrupt tail, and
-    /// rebuilds the producer state.
-    pub(crate) fn open(
-        dir: PathBuf,
-        config: TopicConfig,
-        id: u32,
-        shared: Arc<Shared>,
-    ) -> Result<Partition, LogError> {
-        let bases = list_segments(&dir)?;
-        if bases.is_empty() {
-            return Self::create(dir, config, id, shared);
-        }
-        let mut segments = Vec::with_capacity(bases.len());
-        let mut damage = Vec::new();
-        for (i, &base) in bases[..bases.len() - 1].iter().enumerate() {
-            let (seg, dmg) = open_sealed(&dir, base, bases[i + 1])?;
-            if let Some(d) = dmg {
-                tracing::error!(file = %seg.path.display(), position = d.position, offset = d.offset,
-                    reason = %d.reason, "log recovery: damaged sealed segment; its records from this offset are not served");
-                damage.push(DamageReport {
-                    file: seg.path.clone(),
-                    damage: d,
-                });
-            }
-            segments.push(Arc::new(seg));
-        }
-        let last = bases[bases.len() - 1];
-        let mut tags = Vec::new();
-        let active = open_active(&dir, last, |t, o| tags.push((t, o)))?;
-        let mut producers = rebuild_producers(&dir, &segments, last)?;
-        for (t, o) in tags {
-            producers.record(t, o);
-        }
-        segments.push(Arc::new(active));
-        fsio::fsync_dir(&dir)?;
-        Ok(Self::assemble(
-            dir, config, id, shared, segments, producers, damage,
-        ))
-    }
-}
-
-/// Bases of the `*.log` files in `dir`, ascending; removes leftover temp files and index or
-/// snapshot files without a segment.
-fn list_segments(dir: &Path) -> Result<Vec<u64>, LogError> {
-    let rd = fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
-    let mut bases = Vec::new();
-    let mut others = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| LogError::io("list directory", dir, e))?;
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp") {
-            let _ = fs::remove_file(ent.path());
-            continue;
-        }
-        let Some((stem, ext)) = name.split_once('.') else {
-            continue;
-        };
-        let Ok(base) = stem.parse::<u64>() else {
-            continue;
-        };
-        match ext {
-            "log" => bases.push(base),
-            "index" | "timeindex" | "producers" => others.push((base, ent.path())),
-            _ => {}
-        }
-    }
-    bases.sort_unstable();
-    for (base, path) in others {
-        if bases.binary_search(&base).is_err() {
-            let _ = fs::remove_file(path);
-        }
-    }
-    Ok(bases)
-}
-
-fn open_sealed(
-    dir: &Path,
-    base: u64,
-    next_base: u64,
-) -> Result<(Segment, Option<Damage>), LogError> {
-    let path = segment::log_path(dir, base);
-    let file = Segment::open_file(&path)?;
-    let len = file
-        .metadata()
-        .map_err(|e| LogError::io("stat segment", &path, e))?
-        .len();
-    let (ip, tp) = (
-        segment::index_path(dir, base),
-        segment::time_path(dir, base),
-    );
-    match index::load_sealed(&ip, &tp, base, len) {
-        Ok(s) if s.next_offset == next_base => {
-            let seg =
-                Segment::from_parts(base, path, file, len, s.next_offset, s.index, None, true);
-            return Ok((seg, None));
-        }
-        Ok(_) => {
-            tracing::warn!(file = %ip.display(), "log recovery: index disagrees with the next segment; rebuilding")
-        }
-        Err(why) => {
-            tracing::warn!(file = %ip.display(), %why, "log recovery: rebuilding segment index")
-        }
-    }
-    let scan = segment::scan(&file, &path, base, next_base, |_, _| {})?;
-    let damage = match (&scan.stop, scan.next_offset == next_base) {
-        (_, true) => None,
-        (Stop::Bad(why), false) => Some(why.to_string()),
-        (Stop::Torn, false) => Some("frame runs past the end of the file".to_string()),
-        (Stop::Clean, false) => Some(format!(
-            "records end at offset {} but the next segment starts at {next_base}",
-            scan.next_offset
-        )),
-    }
-    .map(|reason| Damage {
-        position: scan.valid_len,
-        offset: scan.next_offset,
-        reason,
-    });
-    if damage.is_none() {
-        if scan.valid_len < scan.file_len {
-            // Unused preallocation left by a crash between sealing steps.
-            file.set_len(scan.valid_len)
-                .map_err(|e| LogError::io("truncate segment", &path, e))?;
-            file.sync_all()
-                .map_err(|e| LogError::io("fsync", &path, e))?;
-        }
-        index::write_sealed(
-            &ip,
-            &tp,
-            base,
-            scan.next_offset,
-            scan.valid_len,
-            &scan.index,
-        )?;
-    }
-    let Scan {
-        valid_len,
-        next_offset,
-        index,
-        ..
-    } = scan;
-    let seg = Segment::from_parts(
-        base,
-        path,
-        file,
-        valid_len,
-        next_offset,
-        index,
-        damage.clone(),
-        true,
-    );
-    Ok((seg, damage))
-}
-
-fn open_active(
-    dir: &Path,
-    base: u64,
-    on_tag: impl FnMut(super::codec::ProducerTag, u64),
-) -> Result<Segment, LogError> {
-    let path = segment::log_path(dir, base);
-    let file = Segment::open_file(&path)?;
-    let scan = segment::scan(&file, &path, base, u64::MAX, on_tag)?;
-    if scan.stop != Stop::Clean {
-        tracing::warn!(file = %path.display(), position = scan.valid_len, offset = scan.next_offset,
-            stop = ?scan.stop, "log recovery: cutting a torn or corrupt tail");
-    }
-    // Zero everything past the last valid record, so that stale bytes of an unacknowledged
-    // write can never line up with a later record and be taken for data.
-    fsio::zero_range(&file, &path, scan.valid_len, scan.file_len)?;
-    file.sync_all()
-        .map_err(|e| LogError::io("fsync", &path, e))?;
-    // The active segment keeps no index files; stale ones (from before a truncation) go.
-    let _ = fs::remove_file(segment::index_path(dir, base));
-    let _ = fs::remove_file(segment::time_path(dir, base));
-    Ok(Segment::from_parts(
-        base,
-        path,
-        file,
-        scan.valid_len,
-        scan.next_offset,
-        scan.index,
-        None,
-        false,
-    ))
-}
-
-/// Producer state as of offset `upto` (the base of the segment after `segments`): the
-/// newest usable snapshot at or before it, plus the producer tags of the segments from
-/// that snapshot on.
-pub(crate) fn rebuild_producers(
-    dir: &Path,
-    segments: &[Arc<Segment>],
-    upto: u64,
-) -> Result<Producers, LogError> {
-    if let Ok(p) = Producers::load(&segment::producers_path(dir, upto), upto) {
-        return Ok(p);
-    }
-    let mut from = 0;
-    let mut state = Producers::default();
-    for (i, s) in segments.iter().enumerate().rev() {
-        if let Ok(p) = Producers::load(&segment::producers_path(dir, s.base), s.base) {
-            state = p;
-            from = i;
-            break;
-        }
-    }
-    for s in &segments[from..] {
-        segment::scan(&s.file, &s.path, s.base, s.next_offset(), |t, o| {
-            state.record(t, o)
-        })?;
-    }
-    Ok(state)
 }
 
 impl std::fmt::Debug for Partition {

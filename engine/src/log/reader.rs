@@ -74,8 +74,9 @@ impl PartitionReader {
         mut f: impl FnMut(&RecordView<'_>),
     ) -> Result<ReadOutcome, LogError> {
         let p = self.part.clone();
+        // Generation before end: see `PartitionWriter::truncate`.
+        let generation = p.generation.load(Ordering::SeqCst);
         let end = p.end_offset();
-        let generation = p.generation.load(Ordering::Acquire);
         if from > end || from < p.start_offset() {
             return Err(p.out_of_range(from));
         }
@@ -117,9 +118,13 @@ impl PartitionReader {
                 break Ok(());
             }
             if cur.pos < cur.mapped {
-                if out.records > 0
-                    && matches!(codec::peek(&cur.map.as_ref().map_or(&[][..], |m| &m[cur.pos..cur.mapped])), Some((len, _)) if out.bytes + len > max_bytes)
-                {
+                let rest = cur
+                    .map
+                    .as_ref()
+                    .map_or(&[][..], |m| m.get(cur.pos..cur.mapped).unwrap_or(&[]));
+                let over_budget =
+                    matches!(codec::peek(rest), Some((len, _)) if out.bytes + len > max_bytes);
+                if out.records > 0 && over_budget {
                     break Ok(());
                 }
                 if p.generation.load(Ordering::Acquire) != generation {
@@ -136,6 +141,8 @@ impl PartitionReader {
         out.next_offset = cur.next;
         self.cur = Some(cur);
         match result {
+            // A truncation ran during this read: what looked bad was being removed.
+            Err(_) if p.generation.load(Ordering::SeqCst) != generation => Ok(out),
             Err(e) if out.records == 0 => Err(e),
             _ => Ok(out),
         }
@@ -151,7 +158,7 @@ fn bad_frame(cur: &Cursor) -> LogError {
             "no bytes where a record should be",
         );
     };
-    let reason = match codec::decode(&map[cur.pos..cur.mapped]) {
+    let reason = match codec::decode(map.get(cur.pos..cur.mapped).unwrap_or(&[])) {
         Frame::Record { view, .. } => format!("holds offset {} out of sequence", view.offset),
         Frame::End => "zero length where a record should start".to_string(),
         Frame::Torn => "frame runs past the written bytes".to_string(),
@@ -188,7 +195,7 @@ fn seek(p: &Partition, from: u64, generation: u64) -> Result<Cursor, LogError> {
         let rest = cur
             .map
             .as_ref()
-            .map_or(&[][..], |m| &m[cur.pos..cur.mapped]);
+            .map_or(&[][..], |m| m.get(cur.pos..cur.mapped).unwrap_or(&[]));
         match codec::peek(rest) {
             Some((len, off)) if off == cur.next => {
                 cur.pos += len;
@@ -217,12 +224,13 @@ fn damaged(cur: &Cursor, wanted: u64) -> LogError {
 
 fn remap(cur: &mut Cursor) -> Result<bool, LogError> {
     let w = cur.seg.written() as usize;
-    if w <= cur.mapped {
+    let before = cur.mapped;
+    if w <= before {
         return Ok(false);
     }
-    cur.map = Some(cur.seg.map(w as u64)?);
-    cur.mapped = w;
-    Ok(true)
+    cur.map = cur.seg.map(w as u64)?;
+    cur.mapped = cur.map.as_ref().map_or(0, |m| m.len());
+    Ok(cur.mapped > before)
 }
 
 /// Moves the cursor on when its map is exhausted: re-maps a grown segment or steps to the
@@ -282,7 +290,8 @@ impl Partition {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .seek_time(ts_ms);
-            let map = seg.map(w)?;
+            let Some(map) = seg.map(w)? else { continue };
+            let w = map.len() as u64;
             let (mut pos, mut off) = (pos as usize, seg.base + rel as u64);
             while pos < w as usize && off < end {
                 match codec::decode(&map[pos..]) {

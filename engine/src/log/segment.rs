@@ -88,13 +88,16 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Creates an empty segment file (fails if it exists).
+    /// Creates an empty segment file. Only called for a base at the partition's end
+    /// offset, so an existing file there can only be the empty leftover of a roll that
+    /// failed midway; it is reset.
     pub fn create(dir: &Path, base: u64) -> Result<Segment, LogError> {
         let path = log_path(dir, base);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&path)
             .map_err(|e| LogError::io("create segment", &path, e))?;
         Ok(Segment::from_parts(
@@ -178,20 +181,26 @@ impl Segment {
         }
     }
 
-    /// A read-only map of `[0, len)`; `len` must not exceed `written()`.
-    pub fn map(&self, len: u64) -> Result<Arc<Mmap>, LogError> {
-        assert!(len <= self.written() && len > 0, "map beyond written bytes");
+    /// A read-only map of the first `min(len, written())` bytes (`None` if that is 0).
+    /// Callers bound their reads by the map's length, which a concurrent truncation may
+    /// have made shorter than asked.
+    pub fn map(&self, len: u64) -> Result<Option<Arc<Mmap>>, LogError> {
+        let written = self.written();
+        let len = len.min(written);
+        if len == 0 {
+            return Ok(None);
+        }
         if self.is_sealed()
             && let Ok(mut shared) = self.shared_map.lock()
         {
             if let Some(m) = shared.as_ref().filter(|m| m.len() as u64 >= len) {
-                return Ok(m.clone());
+                return Ok(Some(m.clone()));
             }
-            let m = Arc::new(self.map_raw(self.written())?);
+            let m = Arc::new(self.map_raw(written)?);
             *shared = Some(m.clone());
-            return Ok(m);
+            return Ok(Some(m));
         }
-        Ok(Arc::new(self.map_raw(len)?))
+        Ok(Some(Arc::new(self.map_raw(len)?)))
     }
 
     fn map_raw(&self, len: u64) -> Result<Mmap, LogError> {

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::limits::MAX_PARALLEL_SYNCS;
 use super::partition::Partition;
 
 #[derive(Default)]
@@ -121,15 +122,47 @@ impl SyncQueue {
                 st.running = false;
             }
             drop(st);
-            for p in batch.drain(..) {
+            for p in &batch {
                 p.sync_queued.store(false, Ordering::Release);
-                if let Err(e) = p.flush() {
-                    tracing::error!(error = %e, "log syncer: fdatasync failed");
-                }
             }
+            flush_all(&batch);
+            batch.clear();
             if done {
                 return;
             }
         }
     }
+}
+
+/// Flushes partitions, up to `MAX_PARALLEL_SYNCS` at a time: fdatasyncs of different files
+/// overlap in the device, so a round over many dirty partitions costs about one fsync
+/// latency rather than one per partition.
+fn flush_all(batch: &[Arc<Partition>]) {
+    let flush = |ps: &[Arc<Partition>]| {
+        for p in ps {
+            if let Err(e) = p.flush() {
+                tracing::error!(error = %e, "log syncer: fdatasync failed");
+            }
+        }
+    };
+    if batch.len() <= 1 {
+        return flush(batch);
+    }
+    let per = batch.len().div_ceil(MAX_PARALLEL_SYNCS);
+    std::thread::scope(|s| {
+        let mut chunks = batch.chunks(per);
+        let first = chunks.next();
+        for c in chunks {
+            if std::thread::Builder::new()
+                .name("sluice-log-sync".into())
+                .spawn_scoped(s, move || flush(c))
+                .is_err()
+            {
+                flush(c);
+            }
+        }
+        if let Some(c) = first {
+            flush(c);
+        }
+    });
 }

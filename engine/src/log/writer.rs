@@ -15,7 +15,6 @@ use super::codec::{self, ProducerTag, Record};
 use super::config::FsyncPolicy;
 use super::error::LogError;
 use super::fsio;
-use super::index;
 use super::limits::{
     MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_HEADER_NAME_BYTES, MAX_HEADERS_PER_RECORD,
     MAX_RECORD_BYTES, PREALLOC_CHUNK_BYTES,
@@ -71,12 +70,13 @@ impl PartitionWriter {
     ) -> Result<AppendAck, LogError> {
         let p = &self.part;
         let policy = p.config.fsync;
-        if p.deleted.load(Ordering::Acquire) {
-            return Err(LogError::TopicDeleted(p.topic.clone()));
-        }
         check_batch(p, records)?;
         let count = records.len() as u32;
         let mut st = lock(&p.write);
+        // Checked under the write lock, which `delete_topic` takes to set the flag.
+        if p.deleted.load(Ordering::Acquire) {
+            return Err(LogError::TopicDeleted(p.topic.clone()));
+        }
         if let Some(ps) = producer {
             match p.producers_verdict(&st, ps, count)? {
                 Verdict::Duplicate { base, count } => {
@@ -156,11 +156,11 @@ impl PartitionWriter {
             if p.wait_durable(end, Duration::from_secs(1)) {
                 return Ok(());
             }
-            if let Some(why) = p.sync_failure() {
-                return Err(LogError::Io {
-                    op: "fdatasync",
-                    path: p.active().path.clone(),
-                    source: std::io::Error::other(why),
+            if let Some(reason) = p.sync_failure() {
+                return Err(LogError::SyncFailed {
+                    topic: p.topic.clone(),
+                    partition: p.id,
+                    reason,
                 });
             }
             // Still pending: make sure it is queued (the syncer may have stopped).
@@ -190,8 +190,21 @@ impl PartitionWriter {
             let target = need
                 .max(st.allocated + PREALLOC_CHUNK_BYTES)
                 .min(need.max(p.config.segment_bytes));
-            fsio::preallocate(&seg.file, &seg.path, st.allocated, target - st.allocated)?;
-            st.allocated = target;
+            let grown =
+                fsio::preallocate(&seg.file, &seg.path, st.allocated, target - st.allocated)
+                    .map(|()| target)
+                    .or_else(|e| match e {
+                        // Not room for a whole chunk: reserve just what this batch needs.
+                        LogError::DiskFull { .. } if target > need => fsio::preallocate(
+                            &seg.file,
+                            &seg.path,
+                            st.allocated,
+                            need - st.allocated,
+                        )
+                        .map(|()| need),
+                        e => Err(e),
+                    })?;
+            st.allocated = grown;
         }
         if let Err(e) = seg.file.write_all_at(&st.buf, pos) {
             // Roll back whatever part of the batch reached the file.
@@ -222,49 +235,37 @@ impl PartitionWriter {
         Ok(())
     }
 
-    /// Seals the active segment (fsync, cut preallocation, write its indexes) and starts a
-    /// new one at the end offset, with a producer snapshot as of that offset.
+    /// Seals the active segment and starts a new one at the end offset, with a producer
+    /// snapshot as of that offset. Making the sealed segment durable (fdatasync, index
+    /// files) is left to the next flush (queued here), so the writer never waits for a
+    /// whole segment to reach the disk.
     fn roll(&self, st: &mut WriteState, old: &Arc<Segment>) -> Result<Arc<Segment>, LogError> {
         let p = &self.part;
         let next = old.next_offset();
-        let io = |op, e| LogError::io(op, &old.path, e);
-        old.file.sync_data().map_err(|e| io("fdatasync", e))?;
+        // Drop the unused preallocation; no map covers it (maps stop at `written`).
         old.file
             .set_len(old.written())
-            .map_err(|e| io("truncate segment", e))?;
-        old.file.sync_all().map_err(|e| io("fsync", e))?;
-        {
-            let idx = old.index.read().unwrap_or_else(|e| e.into_inner());
-            index::write_sealed(
-                &segment::index_path(&p.dir, old.base),
-                &segment::time_path(&p.dir, old.base),
-                old.base,
-                next,
-                old.written(),
-                &idx,
-            )?;
-        }
+            .map_err(|e| LogError::io("truncate segment", &old.path, e))?;
+        st.allocated = old.written();
+        let seg = Arc::new(Segment::create(&p.dir, next)?);
+        // Its rename fsyncs the directory, which makes the new segment's entry durable too.
         st.producers
             .save(&segment::producers_path(&p.dir, next), next)?;
-        let seg = Arc::new(Segment::create(&p.dir, next)?);
-        fsio::fsync_dir(&p.dir)?;
         old.set_sealed(true);
         st.allocated = 0;
-        {
-            let _g = p.sync_guard();
-            p.segments
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(seg.clone());
-            // Everything so far is in the old segment, synced above.
-            p.publish_durable(next);
-        }
+        p.add_pending_seal(old.clone());
+        p.segments
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(seg.clone());
+        self.schedule_sync(None)?;
         Ok(seg)
     }
 
     /// Removes every record with offset `>= new_end`, durably: later segments are deleted,
     /// the segment holding `new_end` has its tail zeroed in place and becomes the active
-    /// one, producer state is rebuilt. Readers positioned past `new_end` see the end.
+    /// one, producer state is rebuilt. Reads past `new_end` then fail with
+    /// `OffsetOutOfRange`; a read racing the truncation may end early instead.
     pub fn truncate(&mut self, new_end: u64) -> Result<(), LogError> {
         let p = &self.part;
         let (start, end) = (p.start_offset(), p.end_offset());
@@ -289,6 +290,13 @@ impl PartitionWriter {
                 reason: format!("cannot truncate to {new_end}: {:?}", scan.stop),
             });
         }
+        // `keep` becomes the active segment again; it and later ones are not sealed.
+        p.drop_pending_seals_from(keep.base);
+        // Readers first: lower the end, then bump the generation, before any byte goes.
+        // A reader loads the generation before the end, so it either sees the new end or
+        // sees the generation change when it meets a zeroed frame (and stops quietly).
+        p.set_end(new_end);
+        p.generation.fetch_add(1, Ordering::SeqCst);
         let removed: Vec<_> = {
             let mut segs = p.segments.write().unwrap_or_else(|e| e.into_inner());
             let i = segs.partition_point(|s| s.base <= keep.base);
@@ -320,15 +328,14 @@ impl PartitionWriter {
             let segs = p.segments.read().unwrap_or_else(|e| e.into_inner());
             segs[..segs.len() - 1].to_vec()
         };
-        let mut producers = super::partition::rebuild_producers(&p.dir, &older, keep.base)?;
+        let mut producers = super::recovery::rebuild_producers(&p.dir, &older, keep.base)?;
         segment::scan(&keep.file, &keep.path, keep.base, new_end, |t, o| {
             producers.record(t, o)
         })?;
         st.producers = producers;
         p.sub_size(freed);
         p.shared.release(freed);
-        p.set_end(new_end);
-        p.generation.fetch_add(1, Ordering::AcqRel);
+        p.generation.fetch_add(1, Ordering::SeqCst);
         p.reset_durable(new_end);
         Ok(())
     }

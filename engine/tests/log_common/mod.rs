@@ -103,3 +103,27 @@ pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
     v.sort();
     v
 }
+
+/// End positions of the frames at the start of a segment file's bytes (walking the length
+/// fields up to the first zero length), without validating them.
+pub fn frame_ends(bytes: &[u8]) -> Vec<u64> {
+    let mut ends = Vec::new();
+    let mut pos = 0usize;
+    while pos + 4 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        pos += len + 8;
+        ends.push(pos as u64);
+    }
+    ends
+}
+
+/// The base offset in a segment file's name.
+pub fn segment_base(path: &Path) -> u64 {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{} is not a segment file", path.display()))
+}
