@@ -226,6 +226,7 @@ fn encode_batch(records: &[(i64, &str, Value)], watermark: i64, first_offset: u6
         let value = rmp_serde::to_vec_named(value).unwrap();
         batch.extend_from_slice(&offset.to_le_bytes());
         batch.extend_from_slice(&ts.to_le_bytes());
+        batch.extend_from_slice(&watermark.to_le_bytes());
         batch.extend_from_slice(&0u32.to_le_bytes());
         batch.extend_from_slice(&[0; 4]);
         batch.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -240,11 +241,11 @@ fn encode_batch(records: &[(i64, &str, Value)], watermark: i64, first_offset: u6
 fn parse_emit(mut buf: &[u8]) -> Vec<Out> {
     let mut out = Vec::new();
     while !buf.is_empty() {
-        assert!(buf.len() >= 16, "garbage output: short header");
+        assert!(buf.len() >= 24, "garbage output: short header");
         let ts = i64::from_le_bytes(buf[0..8].try_into().unwrap());
-        let key_len = u32::from_le_bytes(buf[8..12].try_into().unwrap()) as usize;
-        let value_len = u32::from_le_bytes(buf[12..16].try_into().unwrap()) as usize;
-        let body = &buf[16..];
+        let key_len = u32::from_le_bytes(buf[16..20].try_into().unwrap()) as usize;
+        let value_len = u32::from_le_bytes(buf[20..24].try_into().unwrap()) as usize;
+        let body = &buf[24..];
         assert!(
             body.len() >= key_len + value_len,
             "garbage output: lengths run past the end"
