@@ -104,7 +104,13 @@ fn fresh_dir(root: &Path, tag: &str) -> PathBuf {
 }
 
 /// Appends batches of `batch_size` with `append_durable` (one writer) until the limits.
-fn log_append(root: &Path, d: &[Record<'_>], policy: FsyncPolicy, batch_size: usize, writers: u32) -> Run {
+fn log_append(
+    root: &Path,
+    d: &[Record<'_>],
+    policy: FsyncPolicy,
+    batch_size: usize,
+    writers: u32,
+) -> Run {
     let dir = fresh_dir(root, "log");
     let log = Log::open(&dir, LogOptions::default()).expect("open log");
     let t = log
@@ -136,7 +142,9 @@ fn log_append(root: &Path, d: &[Record<'_>], policy: FsyncPolicy, batch_size: us
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().expect("writer thread")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("writer thread"))
+            .collect()
     });
     let secs = start.elapsed().as_secs_f64();
     drop(t);
@@ -203,7 +211,9 @@ fn read_bench(root: &Path, d: &[Record<'_>]) -> (f64, f64) {
         let mut at = 0;
         while at < p.end_offset() {
             let o = r
-                .read(at, 10_000, usize::MAX, |v| sum += v.value.len() as u64 + v.key[0] as u64)
+                .read(at, 10_000, usize::MAX, |v| {
+                    sum += v.value.len() as u64 + v.key[0] as u64
+                })
                 .expect("read");
             at = o.next_offset;
         }
@@ -229,7 +239,10 @@ fn main() {
     let data = data(100_000);
     let d = all_records(&data);
     let frame = 40 + KEY_BYTES + VALUE_BYTES;
-    println!("log benchmark: records of {frame} bytes framed (key {KEY_BYTES}, value {VALUE_BYTES}); data in {}", root.display());
+    println!(
+        "log benchmark: records of {frame} bytes framed (key {KEY_BYTES}, value {VALUE_BYTES}); data in {}",
+        root.display()
+    );
     println!("median of {RUNS} runs; each run <= {MAX_RECORDS} records or ~{MAX_RUN_TIME:?}");
     println!();
     println!("| fsync | writers | batch | log records/s | log MB/s | raw write MB/s | log/raw |");
@@ -267,7 +280,11 @@ fn main() {
         let (rps, mbps, raw) = (median(rps), median(mbps), median(raw));
         println!(
             "| {policy} | {writers} | {b} | {rps:.0} | {mbps:.1} | {raw:.1}{} | {:.2} |",
-            if policy == FsyncPolicy::Always { " (+fdatasync each)" } else { "" },
+            if policy == FsyncPolicy::Always {
+                " (+fdatasync each)"
+            } else {
+                ""
+            },
             mbps / raw
         );
     }

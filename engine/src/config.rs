@@ -345,10 +345,12 @@ mod tests {
     #[test]
     fn reload_applies_only_reloadable_keys() {
         let mut c = Config::default();
-        let mut n = Config::default();
-        n.log_level = "debug".into();
+        let mut n = Config {
+            log_level: "debug".into(),
+            shards: 3,
+            ..Config::default()
+        };
         n.limits.max_body_bytes = 4096;
-        n.shards = 3;
         let restart = c.reload_from(&n);
         assert_eq!(c.log_level, "debug");
         assert_eq!(c.limits.max_body_bytes, 4096);

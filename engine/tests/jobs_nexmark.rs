@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice::job::engine::NewRecords;
+use sluice::job::ingest::NewRecords;
 use sluice::job::spec::JobSpec;
 use sluice::shard::IngestRecord;
 use sluice_gen::nexmark::{NexmarkConfig, NexmarkEvent, NexmarkGenerator};

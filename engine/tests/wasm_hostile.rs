@@ -225,7 +225,7 @@ fn emit_running_past_its_buffer_is_garbage_output() {
     assert!(
         text.contains(
             "failed in `sluice_process` on records partition 2 offsets 100..=101: emitted garbage \
-             output: the emit call has a record at byte 0 of its 16-byte buffer with key_len 1000 \
+             output: the emit call has a record at byte 0 of its 24-byte buffer with key_len 1000 \
              and value_len 0, running 1000 bytes past the end — fix the plugin so it follows \
              sdk/ABI.md"
         ),
@@ -298,7 +298,7 @@ fn output_beyond_the_per_call_limit_fails_the_call() {
         ..test_config()
     })
     .unwrap();
-    // 63 empty records of 16 bytes fit; the 64th crosses 1000 bytes.
+    // 42 empty records of 24 bytes fit; the 43rd crosses 1000 bytes.
     let err = hostile_process_err(
         &host,
         "(memory.fill (i32.const 4096) (i32.const 0) (i32.const 1024))
@@ -332,7 +332,7 @@ fn bad_buffer_and_snapshot_pointers_are_refused() {
     assert_fails_with(
         &err,
         ErrorKind::GarbageOutput,
-        "`sluice_buffer(49)` returned 131070, leaving no room for 49 bytes",
+        "`sluice_buffer(57)` returned 131070, leaving no room for 57 bytes",
     );
     let err = inst.snapshot().unwrap_err();
     assert_fails_with(
@@ -353,7 +353,7 @@ fn bad_buffer_and_snapshot_pointers_are_refused() {
     assert_fails_with(
         &err,
         ErrorKind::GuestError,
-        "`sluice_buffer(49)` returned 0: the guest could not allocate room for 49 bytes",
+        "`sluice_buffer(57)` returned 0: the guest could not allocate room for 57 bytes",
     );
     assert_eq!(inst.snapshot().unwrap_err().kind(), ErrorKind::GuestError);
 }

@@ -84,8 +84,14 @@ impl Ctx {
         key: impl AsRef<[u8]>,
         value: &V,
     ) -> Result<(), Error> {
-        self.outputs
-            .push(&mut self.host, output, timestamp, self.tag, key.as_ref(), value)
+        self.outputs.push(
+            &mut self.host,
+            output,
+            timestamp,
+            self.tag,
+            key.as_ref(),
+            value,
+        )
     }
 
     /// Emits a record whose value is already MessagePack bytes.
@@ -96,8 +102,14 @@ impl Ctx {
         key: impl AsRef<[u8]>,
         value: &[u8],
     ) -> Result<(), Error> {
-        self.outputs
-            .push_raw(&mut self.host, output, timestamp, self.tag, key.as_ref(), value)
+        self.outputs.push_raw(
+            &mut self.host,
+            output,
+            timestamp,
+            self.tag,
+            key.as_ref(),
+            value,
+        )
     }
 
     /// Emits `record` unchanged (timestamp, key and value bytes) to `output`.

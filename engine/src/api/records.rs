@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 use super::auth::{Access, check};
 use super::body::{Format, answer, content_format, read as read_body};
 use super::{ApiError, AppState};
-use crate::job::engine::NewRecords;
+use crate::job::ingest::NewRecords;
 use crate::mpack::{self, FieldPath, Scalar};
 use crate::shard::IngestRecord;
 use crate::shard::runtime::now_ms;
@@ -125,7 +125,7 @@ impl Builder<'_> {
     }
 
     /// Key and time from fields of a stored value (bare items).
-    fn from_fields(
+    fn key_and_time_of(
         &mut self,
         i: usize,
         value: Range<usize>,
@@ -182,7 +182,7 @@ impl Builder<'_> {
     fn json_item(&mut self, i: usize, raw: &str) -> Result<(), ApiError> {
         if self.bare() {
             let v = self.put_json_value(i, raw)?;
-            let (k, ts) = self.from_fields(i, v.clone())?;
+            let (k, ts) = self.key_and_time_of(i, v.clone())?;
             self.push(ts, k, v, Vec::new());
             return Ok(());
         }
@@ -233,7 +233,7 @@ impl Builder<'_> {
             let start = self.out.data.len();
             self.out.data.extend_from_slice(item);
             let v = self.finish_value(i, start)?;
-            let (k, ts) = self.from_fields(i, v.clone())?;
+            let (k, ts) = self.key_and_time_of(i, v.clone())?;
             self.push(ts, k, v, Vec::new());
             return Ok(());
         }

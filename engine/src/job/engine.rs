@@ -15,27 +15,19 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{Plan, StageInput, exchange_topic};
+use super::plan::{Plan, exchange_topic};
 use super::plugins::{PluginStore, StoreError};
-use super::spec::{JobSpec, SinkSpec, SpecError, StartPosition, parse_plugin_ref};
+use super::spec::{JobSpec, SpecError, parse_plugin_ref};
 use crate::config::Config;
-use crate::log::{
-    FsyncPolicy, Log, LogError, LogOptions, Partition, ProducerSeq, Topic, TopicConfig,
-};
-use crate::shard::output::{Framing, OutPartition, ViewOut};
-use crate::shard::route::partition_of;
+use crate::log::{FsyncPolicy, Log, LogError, LogOptions};
 use crate::shard::runtime::{JobRuntime, now_ms};
-use crate::shard::task::{ExchangeStream, Op, SourceStream, Task, TaskParts};
-use crate::shard::{Command, Event, IngestBatch, IngestRecord, ShardConfig, ShardHandle};
-use crate::state::checkpoint::{self, Checkpoint, TaskState};
+use crate::shard::{Command, ShardConfig, ShardHandle};
+use crate::state::checkpoint::{self};
 use crate::state::view::Views;
-use crate::time::{NO_WATERMARK, SourceClock};
 use crate::wasm::{HostConfig, InstanceLabel, WasmHost};
 
 /// How long a job operation waits for the shards to answer.
 const SHARD_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long an ingest request waits for durability before giving up.
-const DURABLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Hint given to clients told to retry.
 pub const RETRY_AFTER_MS: u64 = 200;
 
@@ -52,15 +44,15 @@ pub enum JobState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct JobFile {
-    spec: JobSpec,
-    state: JobState,
-    created_ms: i64,
+pub(super) struct JobFile {
+    pub(super) spec: JobSpec,
+    pub(super) state: JobState,
+    pub(super) created_ms: i64,
 }
 
-struct JobEntry {
-    file: JobFile,
-    runtime: Option<Arc<JobRuntime>>,
+pub(super) struct JobEntry {
+    pub(super) file: JobFile,
+    pub(super) runtime: Option<Arc<JobRuntime>>,
 }
 
 /// Errors of control-plane operations, each with what to do.
@@ -86,31 +78,6 @@ pub enum EngineError {
     Internal(String),
 }
 
-/// Records to ingest: values and keys as ranges of one buffer.
-#[derive(Debug, Default, Clone)]
-pub struct NewRecords {
-    pub data: Vec<u8>,
-    pub records: Vec<IngestRecord>,
-}
-
-/// The outcome of an ingest for one partition.
-#[derive(Debug, Clone, Serialize)]
-pub struct PartitionAck {
-    pub partition: u32,
-    pub base_offset: u64,
-    pub count: u32,
-    pub duplicate: bool,
-}
-
-/// The outcome of an ingest request.
-#[derive(Debug, Clone, Serialize)]
-pub struct IngestResult {
-    pub topic: String,
-    pub partitions: Vec<PartitionAck>,
-    /// The fsync policy that applied: the acks mean durable under it.
-    pub durability: String,
-}
-
 /// What recovery did at start.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RecoveryReport {
@@ -128,18 +95,18 @@ pub struct Engine {
     pub log: Arc<Log>,
     pub plugins: PluginStore,
     pub views: Arc<Views>,
-    shards: Vec<ShardHandle>,
-    jobs: Mutex<BTreeMap<String, JobEntry>>,
-    ready: AtomicBool,
-    recovery: Mutex<RecoveryReport>,
-    round_robin: AtomicU64,
-    stopping: AtomicBool,
+    pub(super) shards: Vec<ShardHandle>,
+    pub(super) jobs: Mutex<BTreeMap<String, JobEntry>>,
+    pub(super) ready: AtomicBool,
+    pub(super) recovery: Mutex<RecoveryReport>,
+    pub(super) round_robin: AtomicU64,
+    pub(super) stopping: AtomicBool,
     pub started: Instant,
     /// Per shard: the heartbeat last seen and when it last moved.
-    heartbeats: Mutex<Vec<(u64, Instant)>>,
+    pub(super) heartbeats: Mutex<Vec<(u64, Instant)>>,
 }
 
-fn fsync_of(s: &str) -> Result<FsyncPolicy, EngineError> {
+pub(super) fn fsync_of(s: &str) -> Result<FsyncPolicy, EngineError> {
     s.parse::<FsyncPolicy>()
         .map_err(|e| EngineError::Conflict(format!("fsync policy `{s}`: {e}")))
 }
@@ -157,7 +124,6 @@ impl Engine {
             LogOptions {
                 quota_bytes: (config.limits.log_quota_bytes > 0)
                     .then_some(config.limits.log_quota_bytes),
-                ..LogOptions::default()
             },
         )?;
         let host = WasmHost::new(HostConfig {
@@ -211,9 +177,9 @@ impl Engine {
             started: Instant::now(),
             heartbeats: Mutex::new(Vec::new()),
         });
-        spawn_event_loop(&engine, events_rx);
+        super::maintenance::spawn_event_loop(&engine, events_rx);
         engine.recover()?;
-        spawn_sampler(&engine);
+        super::maintenance::spawn_sampler(&engine);
         Ok(engine)
     }
 
@@ -239,7 +205,7 @@ impl Engine {
         self.recovery.lock().expect("recovery lock").clone()
     }
 
-    fn shard_of(&self, partition: u32) -> &ShardHandle {
+    pub(super) fn shard_of(&self, partition: u32) -> &ShardHandle {
         &self.shards[partition as usize % self.shards.len()]
     }
 
@@ -249,7 +215,7 @@ impl Engine {
         self.data_dir.join("jobs").join(format!("{name}.json"))
     }
 
-    fn persist(&self, file: &JobFile) -> Result<(), EngineError> {
+    pub(super) fn persist(&self, file: &JobFile) -> Result<(), EngineError> {
         let path = self.job_path(&file.spec.name);
         let bytes = serde_json::to_vec_pretty(file).expect("job file encodes");
         let tmp = path.with_extension("tmp");
@@ -257,90 +223,6 @@ impl Engine {
             .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| EngineError::Internal(format!("cannot save {}: {e}", path.display())))
-    }
-
-    fn recover(self: &Arc<Self>) -> Result<(), EngineError> {
-        let started = Instant::now();
-        let mut files = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(self.data_dir.join("jobs")) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "json") {
-                    match std::fs::read(&p).map_err(|e| e.to_string()).and_then(|b| {
-                        serde_json::from_slice::<JobFile>(&b).map_err(|e| e.to_string())
-                    }) {
-                        Ok(f) => files.push(f),
-                        Err(e) => {
-                            tracing::error!(file = %p.display(), error = %e, "unreadable job file skipped")
-                        }
-                    }
-                }
-            }
-        }
-        let mut report = RecoveryReport::default();
-        let mut targets = Vec::new();
-        for f in files {
-            let name = f.spec.name.clone();
-            let mut runtime = None;
-            if f.state == JobState::Running {
-                match self.launch(&f.spec) {
-                    Ok((rt, problems, t)) => {
-                        report.problems.extend(problems);
-                        report.jobs.push(name.clone());
-                        targets.push((rt.clone(), t));
-                        runtime = Some(rt);
-                    }
-                    Err(e) => {
-                        report
-                            .problems
-                            .push(format!("job `{name}` could not be restored: {e}"));
-                        tracing::error!(job = %name, error = %e, "job could not be restored; it is paused");
-                    }
-                }
-            }
-            let mut file = f;
-            if runtime.is_none() && file.state == JobState::Running {
-                file.state = JobState::Paused {
-                    reason: report.problems.last().cloned().unwrap_or_default(),
-                };
-            }
-            self.jobs
-                .lock()
-                .expect("jobs lock")
-                .insert(name, JobEntry { file, runtime });
-        }
-        report.replay_records = targets
-            .iter()
-            .map(|(_, t)| t.iter().map(|x| x.1).sum::<u64>())
-            .sum();
-        *self.recovery.lock().expect("recovery lock") = report;
-        // Ready once every restored stage-0 task has reached the log end it
-        // had at start.
-        let me = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("sluice-recovery".into())
-            .spawn(move || loop {
-                let Some(engine) = me.upgrade() else { return };
-                let done = targets.iter().all(|(rt, t)| {
-                    t.iter().all(|(p, replay)| {
-                        let info = &rt.tasks[0][*p as usize];
-                        info.records_in.load(Ordering::Relaxed) >= *replay
-                            || info.lag.load(Ordering::Relaxed) == 0 && info.records_in.load(Ordering::Relaxed) > 0
-                    })
-                });
-                if done {
-                    let mut r = engine.recovery.lock().expect("recovery lock");
-                    r.took_ms = started.elapsed().as_millis() as u64;
-                    r.done = true;
-                    engine.ready.store(true, Ordering::Release);
-                    tracing::info!(replayed = r.replay_records, took_ms = r.took_ms, jobs = ?r.jobs, "recovery complete; ready");
-                    return;
-                }
-                drop(engine);
-                std::thread::sleep(Duration::from_millis(5));
-            })
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        Ok(())
     }
 
     /// Creates and starts a job.
@@ -354,7 +236,7 @@ impl Engine {
         // A new job never inherits old state under the same name.
         checkpoint::remove_all(&self.data_dir, &spec.name)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let (rt, _, _) = self.launch(&spec)?;
+        let rt = self.launch(&spec)?.runtime;
         let file = JobFile {
             spec: spec.clone(),
             state: JobState::Running,
@@ -372,7 +254,7 @@ impl Engine {
     }
 
     /// Refuses a job that would write a topic or view another job writes.
-    fn check_ownership(
+    pub(super) fn check_ownership(
         &self,
         jobs: &BTreeMap<String, JobEntry>,
         spec: &JobSpec,
@@ -403,317 +285,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Builds the job's tasks (restoring checkpoints) and hands them to the
-    /// shards. Returns the runtime, the checkpoint problems met, and per
-    /// stage-0 partition the records to replay.
-    fn launch(
-        &self,
-        spec: &JobSpec,
-    ) -> Result<(Arc<JobRuntime>, Vec<String>, Vec<(u32, u64)>), EngineError> {
-        let plan = Plan::build(spec, &|t| {
-            self.log.topic(t).map(|t| t.partitions().len() as u32)
-        })?;
-        let mut problems = Vec::new();
-        let loaded = checkpoint::load(&self.data_dir, &spec.name);
-        for p in &loaded.problems {
-            tracing::warn!(job = %spec.name, problem = %p, "checkpoint skipped");
-            problems.push(p.to_string());
-        }
-        let states: BTreeMap<(u32, u32), TaskState> = loaded
-            .tasks()
-            .into_iter()
-            .map(|t| ((t.stage, t.partition), t.clone()))
-            .collect();
-        let fresh = states.is_empty();
-
-        // Topics the job writes.
-        let defaults = self.config().topic_defaults;
-        let ensure = |name: &str,
-                      partitions: u32,
-                      fsync: FsyncPolicy|
-         -> Result<Arc<Topic>, EngineError> {
-            if let Some(t) = self.log.topic(name) {
-                if t.partitions().len() as u32 != partitions {
-                    return Err(EngineError::Conflict(format!(
-                        "topic `{name}` has {} partitions but job `{}` writes {partitions}; delete the topic or use another",
-                        t.partitions().len(),
-                        spec.name
-                    )));
-                }
-                return Ok(t);
-            }
-            let mut cfg = TopicConfig::new(name, partitions);
-            cfg.fsync = fsync;
-            cfg.segment_bytes = defaults.segment_bytes;
-            Ok(self.log.create_topic(cfg)?)
-        };
-        let default_fsync = fsync_of(&defaults.fsync)?;
-        let mut outputs: BTreeMap<String, Arc<Topic>> = BTreeMap::new();
-        for (name, &parts) in &plan.output_topics {
-            outputs.insert(name.clone(), ensure(name, parts, default_fsync.clone())?);
-        }
-        let dlq = ensure(&plan.dlq_topic, plan.dlq_partitions, default_fsync.clone())?;
-        let mut exchanges = Vec::new();
-        for stage in &plan.stages {
-            if let Some((topic, q)) = &stage.exchange_out {
-                // Checkpoints make exchange topics durable; no fsync between.
-                exchanges.push(Some(ensure(
-                    topic,
-                    stage.partitions * q,
-                    FsyncPolicy::Never,
-                )?));
-            } else {
-                exchanges.push(None);
-            }
-        }
-
-        let rt = Arc::new(JobRuntime::new(
-            spec.clone(),
-            plan.clone(),
-            loaded.last_id() + 1,
-        ));
-        let mut per_shard: Vec<Vec<Task>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
-        let mut replay = Vec::new();
-        for stage in &plan.stages {
-            let stage_arc = Arc::new(stage.clone());
-            for p in 0..stage.partitions {
-                let state = states.get(&(stage.index as u32, p));
-                let shard = p as usize % self.shards.len();
-                let task = self.build_task(
-                    &rt,
-                    &stage_arc,
-                    p,
-                    shard as u32,
-                    state,
-                    &outputs,
-                    &dlq,
-                    &exchanges,
-                )?;
-                if stage.index == 0 {
-                    replay.push((p, task.lag()));
-                }
-                if let Some(st) = state {
-                    if let Some(last) = st.operators.last() {
-                        rt.progress[stage.index][p as usize]
-                            .store(last.watermark, Ordering::Release);
-                    }
-                }
-                per_shard[shard].push(task);
-            }
-        }
-        if fresh {
-            // The starting point is durable before anything is written, so a
-            // crash before the first periodic checkpoint cannot double outputs.
-            for (shard, tasks) in per_shard.iter_mut().enumerate() {
-                if tasks.is_empty() {
-                    continue;
-                }
-                let mut states = Vec::new();
-                for t in tasks.iter_mut() {
-                    states.push(
-                        t.checkpoint_state()
-                            .map_err(|e| EngineError::Internal(e.to_string()))?,
-                    );
-                }
-                checkpoint::write(
-                    &self.data_dir,
-                    &Checkpoint {
-                        job: spec.name.clone(),
-                        shard: shard as u32,
-                        id: rt.take_checkpoint_id(),
-                        created_ms: now_ms(),
-                        tasks: states,
-                    },
-                )
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-            }
-        }
-        for (shard, tasks) in per_shard.into_iter().enumerate() {
-            if !tasks.is_empty() {
-                self.shards[shard].command(Command::AddTasks {
-                    job: rt.clone(),
-                    tasks,
-                });
-            }
-        }
-        Ok((rt, problems, replay))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build_task(
-        &self,
-        rt: &Arc<JobRuntime>,
-        stage: &Arc<super::plan::StagePlan>,
-        p: u32,
-        shard: u32,
-        state: Option<&TaskState>,
-        outputs: &BTreeMap<String, Arc<Topic>>,
-        dlq: &Arc<Topic>,
-        exchanges: &[Option<Arc<Topic>>],
-    ) -> Result<Task, EngineError> {
-        let job = rt.name();
-        let ended = |topic: &str, partition: u32| -> Option<u64> {
-            state.and_then(|s| {
-                s.outputs
-                    .iter()
-                    .find(|(t, q, _)| t == topic && *q == partition)
-                    .map(|(_, _, e)| *e)
-            })
-        };
-        // Writers, truncated back to the checkpoint so replay rewrites them.
-        let open = |topic: &Arc<Topic>,
-                    partition: u32,
-                    framing: Framing|
-         -> Result<OutPartition, EngineError> {
-            let part = topic.partition(partition);
-            let mut w = part.writer()?;
-            if let Some(end) = ended(topic.name(), partition) {
-                if end > part.end_offset() {
-                    return Err(EngineError::Internal(format!(
-                        "job `{job}`: output `{}` partition {partition} ends at offset {} but the checkpoint says {end}; \
-                         the output lost data the checkpoint counts on (missing or damaged segment). \
-                         Restore the data dir from a backup, or delete and recreate the job",
-                        topic.name(),
-                        part.end_offset()
-                    )));
-                }
-                w.truncate(end)?;
-            }
-            Ok(OutPartition::new(topic.name(), partition, w, framing))
-        };
-        let mut sources = Vec::new();
-        let mut exchange_in = Vec::new();
-        match &stage.input {
-            StageInput::Sources {
-                topics,
-                max_out_of_orderness_ms,
-                ..
-            } => {
-                for (i, (name, start)) in topics.iter().enumerate() {
-                    let topic = self
-                        .log
-                        .topic(name)
-                        .ok_or_else(|| EngineError::NoSuchTopic(name.clone()))?;
-                    let part = topic.partition(p).clone();
-                    let (next, clock) = match state.and_then(|s| s.inputs.get(i)) {
-                        Some(pos) => (
-                            pos.offset.max(part.start_offset()),
-                            pos.clock
-                                .unwrap_or_else(|| SourceClock::new(*max_out_of_orderness_ms)),
-                        ),
-                        None => (
-                            start_offset(&part, *start)?,
-                            SourceClock::new(*max_out_of_orderness_ms),
-                        ),
-                    };
-                    sources.push(SourceStream::new(part, next, clock, i as u16));
-                }
-            }
-            StageInput::Exchange {
-                upstream_partitions,
-                ..
-            } => {
-                let topic = exchanges[stage.index - 1]
-                    .as_ref()
-                    .expect("upstream stage has an exchange");
-                for u in 0..*upstream_partitions {
-                    let part = topic.partition(u * stage.partitions + p).clone();
-                    let (next, low) = state
-                        .and_then(|s| s.inputs.get(u as usize))
-                        .map_or((0, NO_WATERMARK), |pos| (pos.offset, pos.low));
-                    exchange_in.push(ExchangeStream::new(part, next, low));
-                }
-            }
-        }
-        let mut ops = Vec::new();
-        for (k, opp) in stage.operators.iter().enumerate() {
-            let plugin = self.plugins.load(&opp.plugin_name, &opp.plugin_version)?;
-            let label = InstanceLabel::new(job, opp.index as u32, shard);
-            let mut instance = plugin
-                .instantiate(label, &opp.config)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-            let (promise, next_seq) = match state.and_then(|s| s.operators.get(k)) {
-                Some(os) => {
-                    let (name, _) = parse_plugin_ref(&os.plugin).map_err(EngineError::Internal)?;
-                    if name != opp.plugin_name {
-                        return Err(EngineError::Conflict(format!(
-                            "job `{job}` operator {} was `{}` at its last checkpoint and is now `{}@{}`; \
-                             a job's operators cannot change plugin, only version",
-                            opp.index, os.plugin, opp.plugin_name, opp.plugin_version
-                        )));
-                    }
-                    instance
-                        .restore(&os.snapshot)
-                        .map_err(|e| EngineError::Internal(e.to_string()))?;
-                    (os.watermark, os.next_seq)
-                }
-                None => (NO_WATERMARK, 0),
-            };
-            ops.push(Op {
-                plan: opp.clone(),
-                instance,
-                promise,
-                next_seq,
-            });
-        }
-        let mut topics = Vec::new();
-        let mut views = Vec::new();
-        for opp in &stage.operators {
-            for (_, route) in opp.routes() {
-                match route {
-                    super::plan::Route::Sink(SinkSpec::Topic { topic }) => {
-                        if !topics.iter().any(|t: &OutPartition| &t.topic == topic) {
-                            topics.push(open(&outputs[topic], p, Framing::Plain)?);
-                        }
-                    }
-                    super::plan::Route::Sink(SinkSpec::View { view, max_entries }) => {
-                        if !views.iter().any(|v: &ViewOut| &v.view.name == view) {
-                            let v = self
-                                .views
-                                .get_or_create(view, *max_entries, stage.partitions);
-                            if let Some(part) =
-                                state.and_then(|s| s.views.iter().find(|(n, _)| n == view))
-                            {
-                                v.restore_part(p, part.1.clone());
-                            }
-                            views.push(ViewOut {
-                                view: v,
-                                buf: Default::default(),
-                            });
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let mut exchange_out = Vec::new();
-        if let (Some((_, q)), Some(topic)) = (&stage.exchange_out, &exchanges[stage.index]) {
-            for d in 0..*q {
-                exchange_out.push(open(topic, p * q + d, Framing::Tagged)?);
-            }
-        }
-        let dlq_out = open(dlq, stage.dlq_base + p, Framing::DeadLetter)?;
-        let mut task = Task::new(TaskParts {
-            job: rt.clone(),
-            stage: stage.clone(),
-            partition: p,
-            sources,
-            exchange_in,
-            ops,
-            topics,
-            views,
-            exchange_out,
-            dlq: dlq_out,
-        });
-        if let Some(st) = state {
-            task.records_in = st.records_in;
-            task.records_out = st.records_out;
-        }
-        Ok(task)
-    }
-
     /// Asks every shard to stop `job`'s tasks and waits for them.
-    fn unload(&self, job: &str, final_checkpoint: bool) -> Result<(), EngineError> {
+    pub(super) fn unload(&self, job: &str, final_checkpoint: bool) -> Result<(), EngineError> {
         let mut replies = Vec::new();
         for s in &self.shards {
             let (tx, rx) = crossbeam::channel::bounded(1);
@@ -764,7 +337,7 @@ impl Engine {
         if entry.runtime.is_some() {
             return Ok(());
         }
-        let (rt, _, _) = self.launch(&entry.file.spec)?;
+        let rt = self.launch(&entry.file.spec)?.runtime;
         entry.runtime = Some(rt);
         entry.file.state = JobState::Running;
         self.persist(&entry.file)
@@ -861,7 +434,7 @@ impl Engine {
             entry.file.spec.clone()
         };
         if was_running {
-            let (rt, _, _) = self.launch(&spec)?;
+            let rt = self.launch(&spec)?.runtime;
             entry.runtime = Some(rt);
         }
         if trial.is_ok() {
@@ -906,7 +479,7 @@ impl Engine {
     }
 
     /// Pauses a job after a task failure (called from the event loop).
-    fn pause(&self, name: &str, reason: String) {
+    pub(super) fn pause(&self, name: &str, reason: String) {
         let mut jobs = self.jobs.lock().expect("jobs lock");
         let Some(entry) = jobs.get_mut(name) else {
             return;
@@ -920,7 +493,7 @@ impl Engine {
     }
 
     /// Restarts jobs whose shard panicked, from their checkpoints.
-    fn restore_after_panic(&self, names: &[String]) {
+    pub(super) fn restore_after_panic(&self, names: &[String]) {
         let mut jobs = self.jobs.lock().expect("jobs lock");
         for name in names {
             let Some(entry) = jobs.get_mut(name) else {
@@ -931,7 +504,7 @@ impl Engine {
             }
             let _ = self.unload(name, false);
             match self.launch(&entry.file.spec) {
-                Ok((rt, _, _)) => entry.runtime = Some(rt),
+                Ok(l) => entry.runtime = Some(l.runtime),
                 Err(e) => {
                     entry.file.state = JobState::Paused {
                         reason: format!("could not restore after a shard panic: {e}"),
@@ -1030,113 +603,6 @@ impl Engine {
         Ok(self.log.delete_topic(name)?)
     }
 
-    // ---------------------------------------------------------------- ingest
-
-    /// Appends records to a topic through the shards owning its partitions,
-    /// and waits until they are durable under the topic's policy.
-    pub async fn ingest(
-        &self,
-        topic_name: &str,
-        batch: NewRecords,
-        producer: Option<(u64, u64)>,
-    ) -> Result<IngestResult, EngineError> {
-        if self.stopping.load(Ordering::Acquire) {
-            return Err(EngineError::Busy {
-                retry_after_ms: 1_000,
-            });
-        }
-        let topic = self
-            .log
-            .topic(topic_name)
-            .ok_or_else(|| EngineError::NoSuchTopic(topic_name.into()))?;
-        if let Some(job) = self.topic_writer(topic_name) {
-            return Err(EngineError::Conflict(format!(
-                "topic `{topic_name}` holds the results of job `{job}` and takes no ingest; send events to a source topic"
-            )));
-        }
-        let n = topic.partitions().len() as u32;
-        let mut per: BTreeMap<u32, Vec<IngestRecord>> = BTreeMap::new();
-        let rr = self
-            .round_robin
-            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        for (i, r) in batch.records.iter().enumerate() {
-            let p = if r.key.is_empty() {
-                ((rr + i as u64) % u64::from(n)) as u32
-            } else {
-                partition_of(&batch.data[r.key.clone()], n)
-            };
-            per.entry(p).or_default().push(r.clone());
-        }
-        // Refuse up front rather than half-way: a shard whose queue is full
-        // or which holds ingest back for lag answers "retry later".
-        for &p in per.keys() {
-            let s = self.shard_of(p);
-            if s.queued() + 1 >= self.config().limits.ingest_queue_batches
-                || s.stats.backpressured.load(Ordering::Relaxed)
-            {
-                return Err(EngineError::Busy {
-                    retry_after_ms: RETRY_AFTER_MS,
-                });
-            }
-        }
-        let data = Arc::new(batch.data);
-        let mut waiting = Vec::new();
-        for (p, records) in per {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let mut b = IngestBatch {
-                topic: topic.clone(),
-                partition: p,
-                data: data.clone(),
-                records,
-                producer: producer.map(|(id, seq)| ProducerSeq {
-                    producer_id: id,
-                    sequence: seq,
-                }),
-                reply: tx,
-            };
-            // Committed to this request: wait for room instead of failing.
-            loop {
-                match self.shard_of(p).ingest(b) {
-                    Ok(()) => break,
-                    Err(back) => {
-                        b = back;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-            }
-            waiting.push((p, rx));
-        }
-        let mut partitions = Vec::new();
-        for (p, rx) in waiting {
-            let ack = rx.await.map_err(|_| {
-                EngineError::Internal("the shard dropped an ingest batch (shutting down?)".into())
-            })??;
-            let part: Arc<Partition> = topic.partition(p).clone();
-            let end = ack.base_offset + u64::from(ack.count);
-            if !matches!(ack.durability, FsyncPolicy::Never) && part.durable_offset() < end {
-                let mut watch = part.durable_watch();
-                let wait =
-                    tokio::time::timeout(DURABLE_TIMEOUT, watch.wait_for(|d| *d >= end)).await;
-                if !matches!(wait, Ok(Ok(_))) {
-                    return Err(EngineError::Internal(format!(
-                        "partition {p} of `{topic_name}` was not made durable within {DURABLE_TIMEOUT:?}; check the disk"
-                    )));
-                }
-            }
-            partitions.push(PartitionAck {
-                partition: p,
-                base_offset: ack.base_offset,
-                count: ack.count,
-                duplicate: ack.duplicate,
-            });
-        }
-        Ok(IngestResult {
-            topic: topic_name.into(),
-            durability: topic.config().fsync.to_string(),
-            partitions,
-        })
-    }
-
     /// Graceful stop: refuse new ingest, checkpoint every running job, stop
     /// the shards.
     pub fn shutdown(&self) {
@@ -1163,107 +629,5 @@ impl Engine {
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
-    }
-}
-
-fn start_offset(part: &Arc<Partition>, start: StartPosition) -> Result<u64, EngineError> {
-    Ok(match start {
-        StartPosition::Earliest => part.start_offset(),
-        StartPosition::Latest => part.end_offset(),
-        StartPosition::Offset(o) => o.clamp(part.start_offset(), part.end_offset()),
-        StartPosition::Timestamp(ts) => part.offset_for_timestamp(ts)?,
-    })
-}
-
-fn spawn_event_loop(engine: &Arc<Engine>, rx: crossbeam::channel::Receiver<Event>) {
-    let me = Arc::downgrade(engine);
-    let _ = std::thread::Builder::new()
-        .name("sluice-events".into())
-        .spawn(move || {
-            while let Ok(ev) = rx.recv() {
-                let Some(engine) = me.upgrade() else { return };
-                match ev {
-                    Event::TaskFailed { job, error } => engine.pause(&job, error),
-                    Event::Panicked { jobs, .. } => engine.restore_after_panic(&jobs),
-                }
-            }
-        });
-}
-
-/// Once a second: job rates and shard heartbeats; every 10 s: retention.
-fn spawn_sampler(engine: &Arc<Engine>) {
-    let me = Arc::downgrade(engine);
-    let _ = std::thread::Builder::new()
-        .name("sluice-maintenance".into())
-        .spawn(move || {
-            let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-            let mut tick = 0u64;
-            loop {
-                std::thread::sleep(Duration::from_secs(1));
-                tick += 1;
-                let Some(engine) = me.upgrade() else { return };
-                if engine.is_stopping() {
-                    return;
-                }
-                engine.sample_heartbeats();
-                for (spec, _, rt, _) in engine.jobs() {
-                    let Some(rt) = rt else { continue };
-                    let now = (
-                        rt.stats.records_in.load(Ordering::Relaxed),
-                        rt.stats.records_out.load(Ordering::Relaxed),
-                    );
-                    let before = last.insert(spec.name.clone(), now).unwrap_or(now);
-                    rt.stats.rate_in.store(
-                        (now.0.saturating_sub(before.0) as f64).to_bits(),
-                        Ordering::Relaxed,
-                    );
-                    rt.stats.rate_out.store(
-                        (now.1.saturating_sub(before.1) as f64).to_bits(),
-                        Ordering::Relaxed,
-                    );
-                }
-                if tick % 10 == 0 {
-                    if let Err(e) = engine.log.enforce_retention(now_ms()) {
-                        tracing::warn!(error = %e, "retention");
-                    }
-                }
-            }
-        });
-}
-
-impl Engine {
-    fn sample_heartbeats(&self) {
-        let mut hb = self.heartbeats.lock().expect("heartbeat lock");
-        let now = Instant::now();
-        if hb.len() != self.shards.len() {
-            *hb = self
-                .shards
-                .iter()
-                .map(|s| (s.stats.heartbeat.load(Ordering::Relaxed), now))
-                .collect();
-            return;
-        }
-        for (s, slot) in self.shards.iter().zip(hb.iter_mut()) {
-            let v = s.stats.heartbeat.load(Ordering::Relaxed);
-            if v != slot.0 {
-                *slot = (v, now);
-            }
-        }
-    }
-
-    /// Per shard: whether its loop has turned within `stall` (a shard inside
-    /// a long plugin call does not turn; the call deadline bounds that).
-    pub fn shards_alive(&self, stall: Duration) -> Vec<bool> {
-        let hb = self.heartbeats.lock().expect("heartbeat lock");
-        if hb.len() != self.shards.len() {
-            return vec![true; self.shards.len()];
-        }
-        hb.iter().map(|(_, t)| t.elapsed() < stall).collect()
-    }
-
-    /// The stall after which a shard counts as wedged.
-    pub fn stall_limit(&self) -> Duration {
-        Duration::from_millis(self.config().wasm.call_deadline_ms.saturating_mul(2))
-            .max(Duration::from_secs(5))
     }
 }

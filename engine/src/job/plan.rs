@@ -265,30 +265,30 @@ impl Plan {
                                     ),
                                 ));
                             }
-                            if let Some(&other) = topic_stage.get(topic) {
-                                if other != stage.index {
-                                    return Err(err(
-                                        "sinks",
-                                        format!(
-                                            "topic `{topic}` is written by operators on both sides of a re-keying; \
+                            if let Some(&other) = topic_stage.get(topic)
+                                && other != stage.index
+                            {
+                                return Err(err(
+                                    "sinks",
+                                    format!(
+                                        "topic `{topic}` is written by operators on both sides of a re-keying; \
                                          give each stage its own output topic"
-                                        ),
-                                    ));
-                                }
+                                    ),
+                                ));
                             }
                             topic_stage.insert(topic.clone(), stage.index);
                             output_topics.insert(topic.clone(), stage.partitions);
                         }
                         Route::Sink(SinkSpec::View { view, max_entries }) => {
-                            if let Some(&n) = views.get(view) {
-                                if n != *max_entries {
-                                    return Err(err(
-                                        "sinks",
-                                        format!(
-                                            "view `{view}` is given max_entries {n} and {max_entries}"
-                                        ),
-                                    ));
-                                }
+                            if let Some(&n) = views.get(view)
+                                && n != *max_entries
+                            {
+                                return Err(err(
+                                    "sinks",
+                                    format!(
+                                        "view `{view}` is given max_entries {n} and {max_entries}"
+                                    ),
+                                ));
                             }
                             views.insert(view.clone(), *max_entries);
                         }

@@ -169,10 +169,10 @@ impl PluginStore {
             };
             for v in versions.flatten() {
                 let file = v.file_name().to_string_lossy().into_owned();
-                if let Some(version) = file.strip_suffix(".json") {
-                    if let Some(p) = self.get(&name, version)? {
-                        out.push(p);
-                    }
+                if let Some(version) = file.strip_suffix(".json")
+                    && let Some(p) = self.get(&name, version)?
+                {
+                    out.push(p);
                 }
             }
         }

@@ -79,11 +79,6 @@ pub enum Command {
         job: String,
         reply: Sender<Result<(), String>>,
     },
-    /// Run `f` over `job`'s tasks on this shard (upgrades).
-    WithTasks {
-        job: String,
-        f: Box<dyn FnOnce(&mut [Task]) + Send>,
-    },
     /// Release ingest writers of a topic about to be deleted.
     DropWriters { topic: String, reply: Sender<()> },
     /// Stop the loop for this long (tests of the watchdog: a wedged shard).
@@ -190,14 +185,14 @@ impl ShardHandle {
         let join = thread::Builder::new()
             .name(format!("sluice-shard-{id}"))
             .spawn(move || {
-                if let Some(c) = core {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-                        tracing::warn!(
-                            shard = id,
-                            core = c,
-                            "could not pin shard thread to its core"
-                        );
-                    }
+                if let Some(c) = core
+                    && !core_affinity::set_for_current(core_affinity::CoreId { id: c })
+                {
+                    tracing::warn!(
+                        shard = id,
+                        core = c,
+                        "could not pin shard thread to its core"
+                    );
                 }
                 shard.run();
             })?;
@@ -370,11 +365,6 @@ impl Shard {
                         Some(i) => self.checkpoint(i),
                     };
                     let _ = reply.send(r);
-                }
-                Command::WithTasks { job, f } => {
-                    if let Some(j) = self.jobs.iter_mut().find(|j| j.job.name() == job) {
-                        f(&mut j.tasks);
-                    }
                 }
                 Command::DropWriters { topic, reply } => {
                     self.writers.retain(|(t, _), _| *t != topic);

@@ -782,10 +782,10 @@ fn dead_letter_raw(dlq: &mut OutPartition, rv: &RecordView<'_>, reason: &str) {
 fn idle_check(s: &mut SourceStream, idle: Option<Duration>, read_any: bool) {
     if read_any {
         s.last_data = Instant::now();
-    } else if let Some(limit) = idle {
-        if s.last_data.elapsed() >= limit {
-            s.clock.mark_idle();
-        }
+    } else if let Some(limit) = idle
+        && s.last_data.elapsed() >= limit
+    {
+        s.clock.mark_idle();
     }
 }
 

@@ -221,10 +221,10 @@ impl View {
                 ),
             }
         }
-        if q.latest {
-            if let Some(newest) = picked.iter().map(|(id, _)| id.window_end).max() {
-                picked.retain(|(id, _)| id.window_end == newest);
-            }
+        if q.latest
+            && let Some(newest) = picked.iter().map(|(id, _)| id.window_end).max()
+        {
+            picked.retain(|(id, _)| id.window_end == newest);
         }
         match &q.sort {
             Some(field) => {
