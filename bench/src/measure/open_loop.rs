@@ -90,14 +90,14 @@ impl OpenLoop {
     pub fn new(rate: f64, batch: u64, total: u64) -> Result<Self, BenchError> {
         if !(rate.is_finite() && rate > 0.0) {
             return Err(BenchError::usage(
-                "--rate",
+                "--open-loop-rate",
                 format!("is {rate}"),
                 "give a positive number of events per second for an open-loop run",
             ));
         }
         if batch == 0 {
             return Err(BenchError::usage(
-                "--batch",
+                "--send-batch",
                 "is 0",
                 "send at least one event per batch",
             ));

@@ -96,7 +96,7 @@ pub fn throughput(rows: &[Row], path: &Path) -> Result<bool, BenchError> {
             }
             workloads.get(i as usize).cloned().unwrap_or_default()
         })
-        .y_label_formatter(&|y| si(*y))
+        .y_label_formatter(&|y| log_tick(*y))
         .y_desc("events/s")
         .draw()
         .map_err(|e| err(e.to_string()))?;
@@ -124,6 +124,18 @@ pub fn throughput(rows: &[Row], path: &Path) -> Result<bool, BenchError> {
     legend(&mut chart).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(true)
+}
+
+/// Labels only the 1-2-5 ticks of a log axis (plotters puts one at every integer multiple).
+fn log_tick(y: f64) -> String {
+    if y <= 0.0 {
+        return String::new();
+    }
+    let mantissa = y / 10f64.powf(y.log10().floor());
+    let nice = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|m| (mantissa - m).abs() < 1e-6 * m);
+    if nice { si(y) } else { String::new() }
 }
 
 fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
@@ -169,6 +181,7 @@ pub fn latency_cdf(rows: &[Row], path: &Path) -> Result<bool, BenchError> {
     let mut chart = ChartBuilder::on(&root)
         .caption("Latency by percentile (ms, log scale)", (FONT, 22))
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(36)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..5.0, (lo..hi).log_scale())
@@ -180,26 +193,20 @@ pub fn latency_cdf(rows: &[Row], path: &Path) -> Result<bool, BenchError> {
             let p = 100.0 * (1.0 - 10f64.powf(-x));
             format!("{}%", (p * 1000.0).round() / 1000.0)
         })
-        .y_label_formatter(&|y| format!("{y}"))
+        .y_label_formatter(&|y| log_tick(*y))
         .x_desc("percentile")
         .y_desc("latency, ms")
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    for (j, r) in rows.iter().enumerate() {
-        let c = color(j);
-        let line: Vec<(f64, f64)> = r
-            .latency_cdf
-            .iter()
-            .flatten()
-            .map(|p| (nines(p[0]).min(5.0), p[1].max(lo)))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(line, c.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
-            .label(format!("{} {}", r.workload, series_name(r)))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], c.stroke_width(2)));
-    }
-    legend(&mut chart).map_err(&err)?;
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let line = r.latency_cdf.iter().flatten();
+            let line = line.map(|p| (nines(p[0]).min(5.0), p[1].max(lo)));
+            (format!("{} {}", r.workload, series_name(r)), line.collect())
+        })
+        .collect();
+    draw_lines(&mut chart, lines).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(true)
 }
@@ -231,16 +238,35 @@ pub fn timeline(rows: &[Row], path: &Path) -> Result<bool, BenchError> {
         .y_desc("events/s")
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    for (j, r) in rows.iter().enumerate() {
-        let c = color(j);
-        let line: Vec<(f64, f64)> = r.timeline.iter().flatten().map(|p| (p[0], p[1])).collect();
-        chart
-            .draw_series(LineSeries::new(line, c.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
-            .label(format!("{} {}", r.workload, series_name(r)))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], c.stroke_width(2)));
-    }
-    legend(&mut chart).map_err(&err)?;
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let line = r.timeline.iter().flatten().map(|p| (p[0], p[1]));
+            (format!("{} {}", r.workload, series_name(r)), line.collect())
+        })
+        .collect();
+    draw_lines(&mut chart, lines).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(true)
+}
+
+/// One labelled line per `(label, points)`, then the legend.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    lines: Vec<(String, Vec<(f64, f64)>)>,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (j, (label, points)) in lines.into_iter().enumerate() {
+        let c = color(j);
+        chart
+            .draw_series(LineSeries::new(points, c.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], c.stroke_width(2)));
+    }
+    legend(chart)
 }
