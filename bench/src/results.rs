@@ -60,6 +60,10 @@ pub struct Row {
     /// Start-up seconds not included in `wall_s` (Flink's JVM and table environment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_s: Option<f64>,
+    /// Fixed seconds included in `wall_s` whatever the input (e.g. Flink's job submission,
+    /// measured with an empty job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_s: Option<f64>,
     /// Result rows the system produced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_rows: Option<u64>,
@@ -193,6 +197,7 @@ mod tests {
             date: String::new(),
             cpu_s: None,
             startup_s: None,
+            overhead_s: None,
             result_rows: None,
             repetitions: None,
             latency_cdf: None,

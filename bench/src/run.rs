@@ -224,6 +224,7 @@ fn to_row(
         date: machine::now_iso(),
         cpu_s: median.cpu_s,
         startup_s: median.startup_s,
+        overhead_s: median.overhead_s,
         result_rows: Some(median.verdict.rows),
         repetitions: Some(samples.len() as u32),
         latency_cdf: latency.map(|l| l.cdf.clone()),

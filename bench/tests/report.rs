@@ -89,6 +89,7 @@ fn report_writes_the_tables_and_keeps_other_sections() {
     );
     assert!(q5.contains("12 result rows, expected 13"));
     assert!(md.contains("start-up 12.5 s"));
+    assert!(md.contains("includes 1.25 s of fixed job overhead"));
     assert!(md.contains("sluice-bench run --system reference,flink --workload q0,q5"));
     for plot in ["throughput.svg", "latency-cdf.svg", "timeline.svg"] {
         assert!(

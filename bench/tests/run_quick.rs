@@ -31,9 +31,10 @@ const REQUIRED: [&str; 16] = [
     "date",
 ];
 /// Fields a row may add.
-const OPTIONAL: [&str; 8] = [
+const OPTIONAL: [&str; 9] = [
     "cpu_s",
     "startup_s",
+    "overhead_s",
     "result_rows",
     "repetitions",
     "latency_cdf",

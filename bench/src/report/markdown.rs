@@ -177,6 +177,13 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
                     r.system, r.mode
                 ));
             }
+            if let Some(o) = r.overhead_s {
+                notes.push(format!(
+                    "{} ({}): each run's wall time includes {o:.2} s of fixed job overhead \
+                     (an empty job takes that long)",
+                    r.system, r.mode
+                ));
+            }
         }
         md.push('\n');
         for n in notes {

@@ -48,6 +48,7 @@ struct RunnerLine {
     wall_s: f64,
     result_rows: Option<u64>,
     startup_s: Option<f64>,
+    job_overhead_s: Option<f64>,
     cpu_s: Option<f64>,
     peak_rss_mb: Option<f64>,
 }
@@ -170,6 +171,7 @@ impl System for Flink {
                             latency: None,
                             timeline: Vec::new(),
                             startup_s: run.startup_s,
+                            overhead_s: run.job_overhead_s,
                             verdict: job.verify(&output)?,
                         });
                         job.progress.inc(1);

@@ -128,6 +128,9 @@ pub struct Sample {
     pub timeline: Vec<[f64; 2]>,
     /// Start-up seconds outside `wall_s`, if any.
     pub startup_s: Option<f64>,
+    /// Fixed seconds inside `wall_s` that any run pays whatever its input (a peer's job
+    /// submission and teardown, measured with an empty job), if known.
+    pub overhead_s: Option<f64>,
     /// The output checked against the reference.
     pub verdict: Verdict,
 }

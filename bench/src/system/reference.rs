@@ -93,6 +93,7 @@ fn sample(events: u64, usage: crate::measure::Usage, verdict: crate::check::Verd
         latency: None,
         timeline: Vec::new(),
         startup_s: None,
+        overhead_s: None,
         verdict,
     }
 }
