@@ -97,8 +97,10 @@ pub fn run(
     let machine = machine::machine();
     let mut datasets: HashMap<SourceKind, Dataset> = HashMap::new();
     let mut summary = RunSummary::default();
-    for &workload in &plan.workloads {
+    for (i, &workload) in plan.workloads.iter().enumerate() {
         let kind = workload.source();
+        // Free the previous source's events once no later workload reads them.
+        datasets.retain(|k, _| *k == kind || plan.workloads[i..].iter().any(|w| w.source() == *k));
         let data = match datasets.entry(kind) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {

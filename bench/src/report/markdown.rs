@@ -77,9 +77,21 @@ fn ratio(row: &Row, rows: &[Row], other: &str) -> String {
             Some(best.map_or(v, |b| b.max(v)))
         });
     match (row.events_per_s, base) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        (Some(a), Some(b)) if b > 0.0 => times(a / b),
         _ => "—".into(),
     }
+}
+
+/// A ratio with at least two significant digits: `12.4×`, `2.50×`, `0.0061×`.
+fn times(x: f64) -> String {
+    let digits = if x >= 10.0 {
+        1
+    } else if x >= 0.1 {
+        2
+    } else {
+        (1.0 - x.log10().floor()).clamp(2.0, 9.0) as usize
+    };
+    format!("{x:.digits$}×")
 }
 
 /// The body of the generated region (without the markers).
@@ -144,7 +156,12 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
         let _ = writeln!(md, "### {w}\n");
         let _ = writeln!(md, "| {} |", TABLE_COLUMNS.join(" | "));
         let _ = writeln!(md, "|{}", "---|".repeat(TABLE_COLUMNS.len()));
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        let mut note = |text: String| {
+            if !notes.contains(&text) {
+                notes.push(text);
+            }
+        };
         for r in rows.iter().filter(|r| r.workload == w) {
             let correct = match r.correct {
                 Some(true) => "✓",
@@ -168,19 +185,21 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
                 ratio(r, rows, "flink"),
                 ratio(r, rows, "reference"),
             );
-            if let Some(note) = &r.note {
-                notes.push(format!("{} ({}): {note}", r.system, r.mode));
+            let events = si(r.events as f64);
+            if let Some(text) = &r.note {
+                note(format!("{} ({}): {text}", r.system, r.mode));
             }
             if let Some(s) = r.startup_s {
-                notes.push(format!(
-                    "{} ({}): start-up {s:.1} s before the timed runs, not in events/s",
+                note(format!(
+                    "{} ({}, {events} events): start-up {s:.1} s before the timed runs, not \
+                     in events/s",
                     r.system, r.mode
                 ));
             }
             if let Some(o) = r.overhead_s {
-                notes.push(format!(
-                    "{} ({}): each run's wall time includes {o:.2} s of fixed job overhead \
-                     (an empty job takes that long)",
+                note(format!(
+                    "{} ({}, {events} events): each run's wall time includes {o:.2} s of \
+                     fixed job overhead (an empty job takes that long)",
                     r.system, r.mode
                 ));
             }
@@ -202,7 +221,12 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
         );
     }
 
-    let _ = writeln!(md, "### Reproduce\n\n```sh");
+    let _ = writeln!(
+        md,
+        "### Reproduce\n\nEach row records the command that produced it; from a checkout, \
+         `sluice-bench` is `cargo run --release -p sluice-bench --`, and Flink is installed \
+         once with `bench/peers/flink/install.sh`.\n\n```sh"
+    );
     let mut commands = BTreeSet::new();
     for r in rows {
         if commands.insert(r.command.as_str()) {
@@ -216,6 +240,13 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratios_keep_two_significant_digits() {
+        assert_eq!(times(12.44), "12.4×");
+        assert_eq!(times(2.5), "2.50×");
+        assert_eq!(times(0.006_12), "0.0061×");
+    }
 
     #[test]
     fn si_keeps_three_significant_digits() {

@@ -79,7 +79,10 @@ pub fn throughput(rows: &[Row], path: &Path) -> Result<bool, BenchError> {
     // Workload i is centred on x = i, so the integer tick marks fall under the bar groups.
     let n = workloads.len();
     let mut chart = ChartBuilder::on(&root)
-        .caption("Throughput per workload (events/s, log scale)", (FONT, 22))
+        .caption(
+            "Throughput per workload (events/s, log scale; largest run of each system)",
+            (FONT, 22),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(70)
