@@ -1,6 +1,6 @@
 //! Data generation: the knobs of every sluice-gen generator as command-line flags
 //! ([`DataArgs`], shared by `generate` and `run`), the resulting [`SourceSpec`], and writing
-//! it to disk ([`write`]).
+//! it to disk ([`write`](mod@write)).
 //!
 //! A flag left out keeps the generator's own default (NEXMARK.md §1.3 for Nexmark, the
 //! scenario configs of sluice-gen otherwise), except where noted on the flag.

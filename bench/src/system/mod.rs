@@ -17,11 +17,10 @@ pub mod flink;
 pub mod reference;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use indicatif::ProgressBar;
 use sluice_gen::reference::OutputRecord;
-use std::sync::Arc;
 
 use crate::BenchError;
 use crate::check::{self, Output, Verdict};
