@@ -1,0 +1,217 @@
+//! `sluice-bench run`: a `--quick` run of the reference system writes rows with exactly the
+//! published schema; a wrong answer gets no throughput; a missing peer is named.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{arg, bench, bench_ok};
+use serde_json::Value;
+
+/// The fields every row has, in the published order.
+const REQUIRED: [&str; 16] = [
+    "workload",
+    "system",
+    "mode",
+    "shards",
+    "events",
+    "wall_s",
+    "events_per_s",
+    "events_per_s_per_core",
+    "p50_ms",
+    "p99_ms",
+    "p999_ms",
+    "peak_rss_mb",
+    "correct",
+    "command",
+    "machine",
+    "date",
+];
+/// Fields a row may add.
+const OPTIONAL: [&str; 9] = [
+    "cpu_s",
+    "startup_s",
+    "overhead_s",
+    "result_rows",
+    "repetitions",
+    "latency_cdf",
+    "timeline",
+    "measures",
+    "note",
+];
+
+fn read_rows(path: &Path) -> Vec<Value> {
+    let text = fs::read_to_string(path).expect("the results file exists");
+    let v: Value = serde_json::from_str(&text).expect("the results file is JSON");
+    v.as_array().expect("an array of rows").clone()
+}
+
+#[test]
+fn quick_reference_run_writes_rows_with_the_published_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("latest.json");
+    let data = tmp.path().join("data");
+    bench_ok(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--system",
+        "reference",
+        "--workload",
+        "q0,q5,fraud-rules",
+        "--results",
+        arg(&results),
+        "--data-dir",
+        arg(&data),
+    ]);
+    let rows = read_rows(&results);
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        let obj = row.as_object().unwrap();
+        let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        for k in REQUIRED {
+            assert!(obj.contains_key(k), "row lacks `{k}`: {row}");
+        }
+        for k in &keys {
+            assert!(
+                REQUIRED.contains(k) || OPTIONAL.contains(k),
+                "unexpected `{k}`"
+            );
+        }
+        assert_eq!(obj["system"], "reference");
+        assert_eq!(obj["mode"], "in-process");
+        assert_eq!(obj["shards"], 1);
+        assert!(obj["wall_s"].as_f64().unwrap() > 0.0);
+        assert!(obj["events_per_s"].as_f64().unwrap() > 0.0);
+        assert!(obj["p50_ms"].is_null() && obj["p99_ms"].is_null() && obj["p999_ms"].is_null());
+        assert!(
+            obj["command"]
+                .as_str()
+                .unwrap()
+                .starts_with("sluice-bench run --quick")
+        );
+        assert!(obj["machine"].as_str().unwrap().ends_with("cores)"));
+        assert!(obj["date"].as_str().unwrap().ends_with('Z'));
+    }
+    let by = |w: &str| rows.iter().find(|r| r["workload"] == w).unwrap();
+    assert_eq!(by("q0")["events"], 20_000);
+    assert_eq!(by("q0")["result_rows"], 18_400, "92% of events are bids");
+    assert!(
+        by("q0")["correct"].is_null(),
+        "the reference is not checked against itself"
+    );
+    assert_eq!(
+        by("fraud-rules")["correct"],
+        true,
+        "ground truth alerts found"
+    );
+
+    // A second run replaces the rows instead of adding to them.
+    bench_ok(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--workload",
+        "q0",
+        "--results",
+        arg(&results),
+        "--data-dir",
+        arg(&data),
+    ]);
+    assert_eq!(read_rows(&results).len(), 3);
+}
+
+/// A stand-in for bench/peers/flink/run.sh that reports `rows` result rows.
+fn fake_flink(dir: &Path, rows: u64) -> std::path::PathBuf {
+    let path = dir.join("fake-flink.sh");
+    let line = format!(
+        r#"{{"query": "q2", "events": 20000, "rep": 0, "wall_s": 0.5, "result_rows": {rows}, "startup_s": 1.0, "cpu_s": 0.9, "peak_rss_mb": 100.0}}"#
+    );
+    fs::write(
+        &path,
+        format!("#!/bin/sh\necho 'nexmark_flink: pretending'>&2\necho '{line}'\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_wrong_answer_is_recorded_without_throughput_and_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("latest.json");
+    let runner = fake_flink(tmp.path(), 1);
+    let out = bench(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--system",
+        "flink",
+        "--workload",
+        "q2",
+        "--results",
+        arg(&results),
+        "--data-dir",
+        arg(&tmp.path().join("data")),
+        "--flink-runner",
+        arg(&runner),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not match the reference"), "{stderr}");
+    let rows = read_rows(&results);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["correct"], false);
+    assert!(rows[0]["events_per_s"].is_null() && rows[0]["events_per_s_per_core"].is_null());
+    assert!(
+        rows[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("1 result rows, expected")
+    );
+    assert_eq!(rows[0]["mode"], "local");
+    assert_eq!(rows[0]["startup_s"], 1.0);
+}
+
+#[test]
+fn flink_runner_refuses_clearly_when_flink_is_not_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/flink/run.sh");
+    let out = Command::new(script)
+        .args(["--input", "/nonexistent"])
+        .env("SLUICE_PEERS_HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not installed") && stderr.contains("install.sh"),
+        "{stderr}"
+    );
+
+    // Through the harness: the error names Flink and the install script.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
+        .args([
+            "run",
+            "--quick",
+            "--quiet",
+            "--system",
+            "flink",
+            "--workload",
+            "q0",
+            "--no-save",
+        ])
+        .args(["--data-dir", arg(&tmp.path().join("data"))])
+        .env("SLUICE_PEERS_HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("flink is not installed") && stderr.contains("install.sh"),
+        "{stderr}"
+    );
+}
