@@ -423,6 +423,12 @@ impl Task {
                     // Load the promise before reading: everything written
                     // before it was published is then visible to the read.
                     let promise = progress[u].load(Ordering::Acquire);
+                    // After a restart the upstream task may have truncated its
+                    // partition back to an older checkpoint than ours; it
+                    // rewrites the same records, so wait for them.
+                    if s.read > s.partition.end_offset() {
+                        continue;
+                    }
                     if merge.buffered(u) < crate::time::merge::MAX_BUFFERED_PER_STREAM {
                         let outcome = s.reader.read(s.read, max, MERGE_READ_BYTES, |rv| {
                             let tag = rv

@@ -1,0 +1,297 @@
+//! Exactly-once across crashes: the real `sluice` binary runs a job mix over a
+//! fixed input while the test kills it with SIGKILL at random moments and
+//! restarts it, dozens of times; the output topics and views must end up
+//! byte-identical to those of an uninterrupted run.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice_gen::nexmark::{NexmarkConfig, NexmarkGenerator};
+use support::{get, post_json, send, wait_for};
+
+const PARTITIONS: u32 = 4;
+const EVENTS: u64 = 200_000;
+
+/// A `sluice serve` child process; killed when dropped.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(dir: &Path, port: u16) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.with_extension("log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--shards", "2", "--log-level", "warn"])
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sluice starts");
+        let d = Daemon { child, port };
+        wait_for("the daemon to be ready", Duration::from_secs(60), || {
+            let r = support::agent().get(&d.url("/readyz")).call().ok()?;
+            (r.status() == 200).then_some(())
+        });
+        d
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: graceful, with final checkpoints.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "graceful stop exits 0, got {status}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The job mix: windowed aggregation with re-keying (q5), session windows
+/// (q11), a window join (q8), and a tumbling max into a view (q7).
+fn jobs() -> Vec<Value> {
+    let two_phase = |name: &str, q: &str, sinks: Value| {
+        json!({"name": name, "sources": [{"topic": "nexmark"}], "max_out_of_orderness_ms": 4000,
+               "checkpoint_interval_ms": 200, "batch_max_records": 200,
+               "operators": [
+                   {"plugin": "nexmark@0.1.0", "config": {"query": q, "phase": "partial"}},
+                   {"plugin": "nexmark@0.1.0", "config": {"query": q, "phase": "final"}, "partition_by_key": true}],
+               "sinks": sinks})
+    };
+    vec![
+        two_phase("hot", "q5", json!({"main": {"topic": {"topic": "out-hot"}}})),
+        two_phase("sessions", "q11", json!({"main": {"topic": {"topic": "out-sessions"}}})),
+        two_phase("newusers", "q8", json!({"main": {"topic": {"topic": "out-newusers"}}})),
+        two_phase("highest", "q7", json!({"main": {"view": {"view": "highest"}}})),
+    ]
+}
+
+/// The fixed input, as NDJSON ingest bodies, ending with one far-future
+/// person per partition so every window closes.
+fn input() -> Vec<Vec<u8>> {
+    let cfg = NexmarkConfig { num_events: EVENTS, ..NexmarkConfig::default() };
+    let mut generator = NexmarkGenerator::new(cfg, 0).unwrap();
+    let mut bodies = Vec::new();
+    let mut body = Vec::new();
+    let mut n = 0;
+    let mut last = 0;
+    while generator.next_ndjson(&mut body).unwrap() {
+        n += 1;
+        if n % 1_000 == 0 {
+            bodies.push(std::mem::take(&mut body));
+        }
+    }
+    if !body.is_empty() {
+        bodies.push(body);
+    }
+    for b in &bodies {
+        for line in b.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+            let v: Value = serde_json::from_slice(line).unwrap();
+            last = last.max(v["timestamp"].as_i64().unwrap());
+        }
+    }
+    let mut flush = Vec::new();
+    let mut covered = std::collections::BTreeSet::new();
+    for i in 0.. {
+        let key = format!("flush-{i}");
+        if covered.insert(sluice::shard::route::partition_of(key.as_bytes(), PARTITIONS)) {
+            let ts = last + 3_600_000;
+            let line = json!({"key": key, "timestamp": ts, "value": {"person": {"id": 9_000_000 + i,
+                "name": "Flush", "email_address": "f@x", "credit_card": "0", "city": "Bend", "state": "OR",
+                "date_time": ts, "extra": ""}}});
+            flush.extend_from_slice(line.to_string().as_bytes());
+            flush.push(b'\n');
+        }
+        if covered.len() == PARTITIONS as usize {
+            break;
+        }
+    }
+    bodies.push(flush);
+    bodies
+}
+
+fn setup(d: &Daemon) {
+    let topic = json!({"name": "nexmark", "partitions": PARTITIONS, "fsync": "always"});
+    let (st, body) = post_json(&d.url("/api/v1/topics"), None, &topic);
+    assert_eq!(st, 201, "{body}");
+    for job in jobs() {
+        let (st, body) = post_json(&d.url("/api/v1/jobs"), None, &job);
+        assert_eq!(st, 201, "{body}");
+    }
+}
+
+/// An idempotent producer: batch `i` carries sequence `i`; a batch is resent
+/// until acknowledged (the server may be down). With `flaky`, it also
+/// "crashes" after some sends, before reading the answer, and resends the
+/// batch after its restart, as a real producer must.
+fn produce(port: u16, input: &[Vec<u8>], flaky: bool) -> u64 {
+    let mut resent = 0;
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    for (seq, body) in input.iter().enumerate() {
+        let url = format!("http://127.0.0.1:{port}/api/v1/topics/nexmark/records?producer_id=7&sequence={seq}");
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        if flaky && rng % 4 == 0 {
+            let _ = support::agent().post(&url).header("Content-Type", "application/x-ndjson").send(&body[..]);
+            resent += 1;
+        }
+        loop {
+            let r = support::agent().post(&url).header("Content-Type", "application/x-ndjson").send(&body[..]);
+            match r {
+                Ok(r) if r.status() == 200 => break,
+                Ok(r) if r.status() == 429 || r.status() == 503 => {}
+                Ok(r) => panic!("batch {seq} refused: {}", r.status()),
+                Err(_) => {} // the server is down: retry
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Paced, so the server gets killed while batches are still coming.
+        std::thread::sleep(Duration::from_millis(if flaky { 30 } else { 0 }));
+    }
+    resent
+}
+
+/// Waits until every job has read everything and its outputs stopped changing.
+fn settle(d: &Daemon) {
+    let mut last = Value::Null;
+    let mut stable = 0;
+    let start = Instant::now();
+    loop {
+        let (_, jobs) = get(&d.url("/api/v1/jobs"), None);
+        let list = jobs["jobs"].as_array().cloned().unwrap_or_default();
+        let idle = list.iter().all(|j| j["lag"] == 0 && j["state"] == "running");
+        let now = json!(list.iter().map(|j| j["records_out"].clone()).collect::<Vec<_>>());
+        stable = if idle && now == last { stable + 1 } else { 0 };
+        last = now;
+        if stable >= 10 {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let detail: Vec<Value> = list
+                .iter()
+                .map(|j| {
+                    let (_, full) = get(&d.url(&format!("/api/v1/jobs/{}", j["name"].as_str().unwrap())), None);
+                    let lags: Vec<Vec<Value>> = full["stages"].as_array().cloned().unwrap_or_default().iter()
+                        .map(|st| st.as_array().cloned().unwrap_or_default().iter().map(|t| json!([t["lag"], t["watermark"]])).collect())
+                        .collect();
+                    json!({"name": j["name"], "state": j["state"], "lag": j["lag"], "stage_lag_wm": lags,
+                           "out": j["records_out"], "errors": full["recent_errors"], "reason": j["reason"]})
+                })
+                .collect();
+            panic!("jobs did not settle in 120 s: {}", serde_json::to_string(&detail).unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Everything the jobs produced: output topic bytes per partition, and views.
+fn results(d: Daemon, dir: &Path) -> (BTreeMap<(String, u32), Vec<u8>>, Value) {
+    let (_, view) = get(&d.url("/api/v1/views/highest?limit=10000"), None);
+    d.stop();
+    let log = sluice::log::Log::open(dir, sluice::log::LogOptions::default()).unwrap();
+    let mut out = BTreeMap::new();
+    for topic in ["out-hot", "out-sessions", "out-newusers"] {
+        let t = log.topic(topic).unwrap();
+        for p in t.partitions() {
+            let mut b = Vec::new();
+            p.reader()
+                .read(0, usize::MAX, usize::MAX, |rv| {
+                    b.extend_from_slice(&rv.offset.to_le_bytes());
+                    b.extend_from_slice(&rv.timestamp.to_le_bytes());
+                    b.extend_from_slice(rv.key);
+                    b.extend_from_slice(rv.value);
+                })
+                .unwrap();
+            out.insert((topic.to_owned(), p.id()), b);
+        }
+    }
+    (out, view["rows"].clone())
+}
+
+#[test]
+fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
+    let input = input();
+
+    // The uninterrupted run.
+    let clean_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = Daemon::start(clean_dir.path(), port);
+    setup(&d);
+    produce(port, &input, false);
+    settle(&d);
+    let (clean, clean_view) = results(d, clean_dir.path());
+    assert!(clean.values().filter(|b| !b.is_empty()).count() >= 6, "the jobs produced output");
+    assert!(clean_view.as_array().is_some_and(|v| !v.is_empty()), "the view has rows");
+
+    // The same, while the server is killed with SIGKILL at random moments
+    // and restarted, and the producer crashes and resends now and then.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut d = Daemon::start(dir.path(), port);
+    setup(&d);
+    let producer = {
+        let input = input.clone();
+        std::thread::spawn(move || produce(port, &input, true))
+    };
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let started = Instant::now();
+    let (mut kills, mut mid_flight) = (0, 0);
+    while kills < 30 || !producer.is_finished() {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(20 + rng % 300));
+        let (_, jobs) = get(&d.url("/api/v1/jobs"), None);
+        let lag: u64 = jobs["jobs"].as_array().map_or(0, |js| js.iter().map(|j| j["lag"].as_u64().unwrap_or(0)).sum());
+        if lag > 0 || !producer.is_finished() {
+            mid_flight += 1;
+        }
+        d.kill();
+        kills += 1;
+        d = Daemon::start(dir.path(), port);
+    }
+    let resent = producer.join().unwrap();
+    assert!(mid_flight >= 10, "only {mid_flight} of {kills} kills hit the jobs or the producer while working");
+    assert!(resent > 0, "the producer never resent a batch");
+    let (_, topic) = get(&d.url("/api/v1/topics/nexmark"), None);
+    let expected: u64 = input.iter().map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64).sum();
+    assert_eq!(topic["records"], expected, "input records: nothing lost, nothing doubled");
+    settle(&d);
+    let (crashed, crashed_view) = results(d, dir.path());
+    eprintln!("{kills} kills ({mid_flight} mid-flight), {resent} resent batches, in {:?}", started.elapsed());
+    assert_eq!(clean.keys().collect::<Vec<_>>(), crashed.keys().collect::<Vec<_>>());
+    for (k, v) in &clean {
+        assert!(crashed[k] == *v, "output {k:?} differs after crashes ({} vs {} bytes)", v.len(), crashed[k].len());
+    }
+    assert_eq!(clean_view, crashed_view, "view differs after crashes");
+}
