@@ -271,6 +271,12 @@ impl Browser {
         }
     }
 
+    /// Loads `url` in the page (a new document, so the script starts over).
+    fn goto(&mut self, url: &str) {
+        let r = self.call("Page.navigate", json!({"url": url}));
+        assert!(r.get("errorText").is_none(), "cannot open {url}: {r}");
+    }
+
     /// A PNG of the whole page as it is now (at most `MAX_SHOT_HEIGHT` pixels tall).
     fn screenshot(&mut self) -> Vec<u8> {
         use base64::Engine as _;
@@ -690,4 +696,39 @@ fn view_panels_draw_alerts_surge_grids_and_leaderboards_by_shape() {
     assert_eq!(v["leaderboard"]["kind"], "leaderboard");
     let board = strings(&v["leaderboard"]["rows"]);
     assert_eq!(board, ["1 bob 50", "2 cy 40", "3 ann 30", "4 dee 10"]);
+}
+
+/// With a read token configured the event stream refuses the page; the page
+/// says how to pass the token, and with `#token=` in its address it polls
+/// the status with it.
+#[test]
+fn dashboard_asks_for_a_read_token_and_uses_one_given_in_its_address() {
+    let Some(chromium) =
+        browser_or_skip("dashboard_asks_for_a_read_token_and_uses_one_given_in_its_address")
+    else {
+        return;
+    };
+    const READ: &str = "read-token-0123456789";
+    let s = Server::start(1, |c| c.auth.read_token = READ.into());
+    fill_view(
+        &s,
+        "totals",
+        &[("payer-1".into(), json!({"count": 3, "total": 700}))],
+    );
+    let mut b = Browser::open(&chromium, &s.url("/"));
+    let refused = b.wait_for("the refusal explained", READ_PAGE, |p| {
+        p["conn"].as_str().is_some_and(|c| c.contains("read token"))
+    });
+    assert!(
+        refused["views"].as_object().is_some_and(|v| v.is_empty()),
+        "nothing is shown without the token: {refused}"
+    );
+    b.goto(&s.url(&format!("/?with-token#token={READ}")));
+    let page = b.wait_for("the view, read with the token", READ_PAGE, |p| {
+        p["views"]["totals"]["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    });
+    assert_eq!(page["conn"], "live");
+    assert_eq!(strings(&page["views"]["totals"]["rows"]), ["payer-1 3 700"]);
 }

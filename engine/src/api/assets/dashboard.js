@@ -244,10 +244,17 @@ function render(s) {
   $("main").classList.remove("stale");
 }
 
-function connected(ok) {
+function connected(ok, why) {
   const c = $("conn");
-  c.textContent = ok ? "live" : "reconnecting…";
+  c.textContent = ok ? "live" : why || "reconnecting…";
   c.className = ok ? "live" : "off";
+}
+
+// Why the server refused the stream, in words a person can act on.
+function refused(status) {
+  return status === 401 || status === 403
+    ? "this server needs a read token: open this page as /#token=<token>"
+    : `disconnected (HTTP ${status}); retrying`;
 }
 
 setInterval(() => { if (lastUpdate && Date.now() - lastUpdate > STALE_MS) $("main").classList.add("stale"); }, 1000);
@@ -257,15 +264,20 @@ function connect() {
   // address), poll /api/v1/status instead.
   if (token) {
     const poll = () => fetch("/api/v1/status", { headers: { Authorization: "Bearer " + token } })
-      .then((r) => { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then((r) => { if (!r.ok) throw new Error(r.status === 403 ? "the token in the address is not accepted" : `disconnected (HTTP ${r.status}); retrying`); return r.json(); })
       .then((s) => { connected(true); render(s); })
-      .catch(() => connected(false))
+      .catch((e) => connected(false, e.message))
       .finally(() => setTimeout(poll, 1000));
     poll();
     return;
   }
   const es = new EventSource("/api/v1/events");
   es.addEventListener("status", (e) => { connected(true); render(JSON.parse(e.data)); });
-  es.onerror = () => connected(false);
+  es.onerror = () => {
+    if (es.readyState !== EventSource.CLOSED) return connected(false); // the browser retries
+    // Refused outright (the browser gives up): ask why, then try again.
+    fetch("/api/v1/status").then((r) => connected(false, refused(r.status)), () => connected(false));
+    setTimeout(connect, 5000);
+  };
 }
 connect();
