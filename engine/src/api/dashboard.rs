@@ -1,6 +1,12 @@
 //! The live dashboard (`/`, assets embedded in the binary), its data feed
 //! (`/api/v1/status` and the SSE stream `/api/v1/events`), and the health
 //! endpoints `/healthz` and `/readyz`.
+//!
+//! A [`Status`] is built from the engine's atomics and a bounded query of
+//! each view; nothing here keeps state between requests. Each view is shown
+//! as a [`PanelKind`] picked from the shape of its newest result, so the
+//! page asks for the rows that kind needs (newest alerts, the newest grid,
+//! the top of a leaderboard) rather than an arbitrary first page.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -15,12 +21,18 @@ use serde::Serialize;
 use super::auth::{Access, check};
 use super::jobs::{JobStatus, status as job_status};
 use super::{ApiError, AppState};
-use crate::state::view::{Answer, Query};
+use crate::state::view::{Answer, Query, View};
 
 const PAGE: &str = include_str!("assets/dashboard.html");
 const SCRIPT: &str = include_str!("assets/dashboard.js");
-/// Rows of each view carried by a dashboard update.
-const VIEW_ROWS: usize = 12;
+/// Rows of a view shown as a plain table.
+const TABLE_ROWS: usize = 12;
+/// Alerts shown per alert view (newest first).
+const ALERT_ROWS: usize = 15;
+/// Cells of a grid view (its newest window).
+const GRID_CELLS: usize = 400;
+/// Entries of a leaderboard (its top).
+const LEADERBOARD_ROWS: usize = 10;
 
 pub async fn page() -> Html<&'static str> {
     Html(PAGE)
@@ -65,7 +77,89 @@ pub struct Status {
     pub shards: Vec<ShardStatus>,
     pub jobs: Vec<JobStatus>,
     pub topics: Vec<TopicBrief>,
-    pub views: Vec<Answer>,
+    pub views: Vec<ViewPanel>,
+}
+
+/// How the dashboard draws a view, from the fields of its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanelKind {
+    /// Fraud-style alerts (`rule`, `payer`, `txn_ids`): newest first.
+    Alerts,
+    /// A map of cells (`cell` = `"<row>-<col>"`, `multiplier`): the newest window.
+    Grid,
+    /// Scores (`points`): the newest window's top, highest first.
+    Leaderboard,
+    /// Anything else: newest windows first.
+    Table,
+}
+
+/// One view as the dashboard shows it.
+#[derive(Serialize)]
+pub struct ViewPanel {
+    pub kind: PanelKind,
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+impl PanelKind {
+    /// The kind for a view whose newest result is `value`.
+    pub fn of(value: &serde_json::Value) -> PanelKind {
+        let has = |f: &str| value.get(f).is_some();
+        if has("rule") && has("payer") && has("txn_ids") {
+            PanelKind::Alerts
+        } else if has("cell") && has("multiplier") {
+            PanelKind::Grid
+        } else if has("points") {
+            PanelKind::Leaderboard
+        } else {
+            PanelKind::Table
+        }
+    }
+
+    /// What to ask the view for, given the fields of its newest result.
+    fn query(self, value: &serde_json::Value) -> Query {
+        match self {
+            PanelKind::Alerts => Query {
+                sort: value.get("detected_at").map(|_| "detected_at".to_owned()),
+                limit: Some(ALERT_ROWS),
+                ..Query::default()
+            },
+            PanelKind::Grid => Query {
+                latest: true,
+                limit: Some(GRID_CELLS),
+                ..Query::default()
+            },
+            PanelKind::Leaderboard => Query {
+                latest: true,
+                sort: Some("points".to_owned()),
+                limit: Some(LEADERBOARD_ROWS),
+                ..Query::default()
+            },
+            PanelKind::Table => Query {
+                limit: Some(TABLE_ROWS),
+                ..Query::default()
+            },
+        }
+    }
+}
+
+/// The dashboard panel of one view: one query for a table, two otherwise
+/// (the first shows the newest result's shape).
+pub fn panel(view: &View) -> ViewPanel {
+    let table = PanelKind::Table.query(&serde_json::Value::Null);
+    let answer = view.query(&table);
+    let newest = answer
+        .rows
+        .first()
+        .map(|r| r.value.clone())
+        .unwrap_or_default();
+    let kind = PanelKind::of(&newest);
+    let answer = match kind {
+        PanelKind::Table => answer,
+        _ => view.query(&kind.query(&newest)),
+    };
+    ViewPanel { kind, answer }
 }
 
 pub fn snapshot(st: &AppState) -> Status {
@@ -127,12 +221,7 @@ pub fn snapshot(st: &AppState) -> Status {
         .names()
         .into_iter()
         .filter_map(|n| e.views.get(&n))
-        .map(|v| {
-            v.query(&Query {
-                limit: Some(VIEW_ROWS),
-                ..Query::default()
-            })
-        })
+        .map(|v| panel(&v))
         .collect();
     Status {
         now_ms: crate::shard::runtime::now_ms(),
@@ -211,4 +300,103 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         axum::Json(serde_json::json!({ "ready": ready, "recovery": r })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn view_of(values: &[(&str, serde_json::Value)]) -> View {
+        let v = View::new("v", 10_000, 1);
+        for (key, value) in values {
+            let bytes = rmp_serde::to_vec_named(value).unwrap();
+            v.apply(0, [(key.as_bytes(), 0, &bytes[..])]);
+        }
+        v
+    }
+
+    #[test]
+    fn panel_kind_follows_the_fields_of_the_newest_result() {
+        let alert = json!({"rule": "velocity", "payer": "p", "txn_ids": ["t1"]});
+        assert_eq!(PanelKind::of(&alert), PanelKind::Alerts);
+        assert_eq!(
+            PanelKind::of(&json!({"cell": "1-2", "multiplier": 1.5})),
+            PanelKind::Grid
+        );
+        assert_eq!(PanelKind::of(&json!({"points": 3})), PanelKind::Leaderboard);
+        assert_eq!(PanelKind::of(&json!({"count": 3})), PanelKind::Table);
+        assert_eq!(PanelKind::of(&serde_json::Value::Null), PanelKind::Table);
+    }
+
+    #[test]
+    fn leaderboard_panel_carries_the_top_of_the_newest_window() {
+        let mut rows = Vec::new();
+        for i in 0..30u64 {
+            let key = format!("player-{i:02}");
+            rows.push((
+                key,
+                json!({"points": i, "window_start": 0, "window_end": 10}),
+            ));
+        }
+        rows.push((
+            "old-champion".into(),
+            json!({"points": 999, "window_start": -10, "window_end": 0}),
+        ));
+        let refs: Vec<(&str, serde_json::Value)> =
+            rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let p = panel(&view_of(&refs));
+        assert_eq!(p.kind, PanelKind::Leaderboard);
+        let keys: Vec<&str> = p.answer.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys.len(), LEADERBOARD_ROWS);
+        assert_eq!(keys[0], "player-29", "highest points first: {keys:?}");
+        assert!(
+            !keys.contains(&"old-champion"),
+            "older windows are left out"
+        );
+    }
+
+    #[test]
+    fn alert_panel_shows_the_most_recently_detected_first() {
+        let alert = |at: i64| {
+            json!({"rule": "two_large", "payer": "p", "txn_ids": ["t"], "detected_at": at,
+                   "window_start": 0, "window_end": 100})
+        };
+        let p = panel(&view_of(&[
+            ("a", alert(5)),
+            ("b", alert(9)),
+            ("c", alert(7)),
+        ]));
+        assert_eq!(p.kind, PanelKind::Alerts);
+        let keys: Vec<&str> = p.answer.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn grid_panel_carries_every_cell_of_the_newest_window_only() {
+        let mut rows = Vec::new();
+        for r in 0..5 {
+            for c in 0..5 {
+                let cell = format!("{r}-{c}");
+                rows.push((
+                    cell.clone(),
+                    json!({"cell": cell, "multiplier": 1.0, "window_start": 10, "window_end": 20}),
+                ));
+            }
+        }
+        rows.push((
+            "0-0-old".into(),
+            json!({"cell": "0-0", "multiplier": 2.0, "window_start": 0, "window_end": 10}),
+        ));
+        let refs: Vec<(&str, serde_json::Value)> =
+            rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let p = panel(&view_of(&refs));
+        assert_eq!(p.kind, PanelKind::Grid);
+        assert_eq!(
+            p.answer.rows.len(),
+            25,
+            "more cells than a table page holds"
+        );
+        assert!(p.answer.rows.iter().all(|r| r.window_end == Some(20)));
+    }
 }
