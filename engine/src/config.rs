@@ -36,7 +36,8 @@ pub struct Config {
     pub log_level: String,
     /// Reloadable.
     pub auth: Auth,
-    /// Reloadable.
+    /// Reloadable, except `ingest_queue_batches`, `max_lag_records` and
+    /// `log_quota_bytes`, which take effect at the next start.
     pub limits: Limits,
     pub wasm: WasmLimits,
     /// Settings of topics created without their own.
@@ -282,10 +283,25 @@ impl Config {
     /// Applies the reloadable keys of `new`; returns the names of keys that
     /// differ but need a restart.
     pub fn reload_from(&mut self, new: &Config) -> Vec<&'static str> {
+        let mut restart = Vec::new();
+        // Queues are sized and the log's quota set when they are created.
+        if self.limits.ingest_queue_batches != new.limits.ingest_queue_batches {
+            restart.push("limits.ingest_queue_batches");
+        }
+        if self.limits.max_lag_records != new.limits.max_lag_records {
+            restart.push("limits.max_lag_records");
+        }
+        if self.limits.log_quota_bytes != new.limits.log_quota_bytes {
+            restart.push("limits.log_quota_bytes");
+        }
         self.log_level = new.log_level.clone();
         self.auth = new.auth.clone();
-        self.limits = new.limits.clone();
-        let mut restart = Vec::new();
+        self.limits = Limits {
+            ingest_queue_batches: self.limits.ingest_queue_batches,
+            max_lag_records: self.limits.max_lag_records,
+            log_quota_bytes: self.limits.log_quota_bytes,
+            ..new.limits.clone()
+        };
         if self.data_dir != new.data_dir {
             restart.push("data_dir");
         }
@@ -351,11 +367,13 @@ mod tests {
             ..Config::default()
         };
         n.limits.max_body_bytes = 4096;
+        n.limits.max_lag_records = 7;
         let restart = c.reload_from(&n);
         assert_eq!(c.log_level, "debug");
         assert_eq!(c.limits.max_body_bytes, 4096);
+        assert_eq!(c.limits.max_lag_records, Limits::default().max_lag_records);
         assert_eq!(c.shards, 0);
-        assert_eq!(restart, vec!["shards"]);
+        assert_eq!(restart, vec!["limits.max_lag_records", "shards"]);
     }
 
     #[test]

@@ -353,3 +353,17 @@ fn openapi_lists_exactly_the_routes_the_server_serves() {
             .contains("openapi")
     );
 }
+
+#[test]
+fn a_job_that_cannot_start_leaves_no_topics_behind() {
+    let s = secured();
+    create_topic(&s, "t", 1);
+    let spec = json!({"name": "j", "sources": [{"topic": "t"}],
+        "operators": [{"plugin": "missing@1.0.0"}], "sinks": {"main": {"topic": {"topic": "j-out"}}}});
+    let (st, body) = post_json(&s.url("/api/v1/jobs"), Some(ADMIN), &spec);
+    assert_eq!(st, 404, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("missing@1.0.0"), "{body}");
+    let (_, topics) = get(&s.url("/api/v1/topics"), None);
+    let names: Vec<&str> = topics["topics"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["t"], "no output or dead-letter topic was left behind");
+}

@@ -166,7 +166,12 @@ fn produce(port: u16, input: &[Vec<u8>], flaky: bool) -> u64 {
             resent += 1;
         }
         loop {
+            let t0 = Instant::now();
             let r = support::agent().post(&url).header("Content-Type", "application/x-ndjson").send(&body[..]);
+            if t0.elapsed() > Duration::from_secs(5) {
+                let st = r.as_ref().map(|r| r.status().as_u16()).map_err(|e| e.to_string());
+                eprintln!("batch {seq}: slow answer after {:?}: {st:?}", t0.elapsed());
+            }
             match r {
                 Ok(r) if r.status() == 200 => break,
                 Ok(r) if r.status() == 429 || r.status() == 503 => {}

@@ -92,8 +92,7 @@ impl From<LogError> for ApiError {
             LogError::OffsetOutOfRange { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "offset_out_of_range")
             }
-            LogError::SequenceGap { .. }
-            | LogError::SequenceTooOld { .. }
+            LogError::SequenceTooOld { .. }
             | LogError::RetryMismatch { .. } => (StatusCode::CONFLICT, "sequence_refused"),
             LogError::WriterBusy { .. } | LogError::Locked { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "busy")

@@ -30,7 +30,7 @@ pub struct JobStatus {
     pub uptime_s: Option<f64>,
     pub records_in: u64,
     pub records_out: u64,
-    /// Records per second in and out over the job's uptime.
+    /// Records per second in and out over the last second.
     pub rate_in: f64,
     pub rate_out: f64,
     pub lag: u64,

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// Sluice: streaming analytics with WebAssembly operators, on one machine.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about, propagate_version = true)]
+#[command(name = "sluice", version, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,
@@ -108,7 +108,9 @@ pub struct Conn {
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCmd {
+    /// List topics with their partitions, records and bytes.
     List(ConnOnly),
+    /// Create a topic.
     Create {
         name: String,
         #[arg(long)]
@@ -123,11 +125,13 @@ pub enum TopicCmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Show a topic's partitions, offsets and the lag of the jobs reading it.
     Describe {
         name: String,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Delete a topic no job uses.
     Delete {
         name: String,
         #[command(flatten)]
@@ -168,7 +172,9 @@ pub struct IngestArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCmd {
+    /// List plugin versions with their digest and size.
     List(ConnOnly),
+    /// Upload a `.wasm` as `name@version` (validated; versions are immutable).
     Upload {
         file: PathBuf,
         #[arg(long)]
@@ -178,13 +184,13 @@ pub enum PluginCmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// `name@version`
+    /// Show a plugin version (`name@version`) and the jobs using it.
     Describe {
         plugin: String,
         #[command(flatten)]
         conn: Conn,
     },
-    /// `name@version`
+    /// Delete a plugin version (`name@version`) no job uses.
     Delete {
         plugin: String,
         #[command(flatten)]
@@ -194,6 +200,7 @@ pub enum PluginCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum JobCmd {
+    /// List jobs with their state, rate and lag.
     List(ConnOnly),
     /// Create a job from a spec file (JSON or TOML).
     Create {
@@ -201,21 +208,25 @@ pub enum JobCmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Show a job's state, figures, checkpoints and errors.
     Describe {
         name: String,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Stop a job after a final checkpoint.
     Stop {
         name: String,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Resume a stopped or paused job from its last checkpoint.
     Resume {
         name: String,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Checkpoint a running job now.
     Checkpoint {
         name: String,
         #[command(flatten)]
@@ -231,6 +242,7 @@ pub enum JobCmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Delete a job, its checkpoints and internal topics.
     Delete {
         name: String,
         #[command(flatten)]
@@ -240,7 +252,9 @@ pub enum JobCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ViewCmd {
+    /// List views with their entry counts.
     List(ConnOnly),
+    /// Query a view: a key, the newest window, a leaderboard order, a rank.
     Query {
         name: String,
         #[arg(long)]
@@ -271,4 +285,23 @@ pub struct TailArgs {
     pub from_earliest: bool,
     #[command(flatten)]
     pub conn: Conn,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flags (e.g. a `--version` argument against the
+        // version flag), which clap reports only at run time otherwise.
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn plugin_upload_takes_a_version_argument() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["sluice", "plugins", "upload", "p.wasm", "--name", "p", "--version", "1.0.0"]);
+        assert!(cli.is_ok(), "{cli:?}");
+    }
 }

@@ -32,6 +32,22 @@ impl Engine {
     /// shards. Returns the runtime, the checkpoint problems met, and per
     /// stage-0 partition the records to replay.
     pub(super) fn launch(&self, spec: &JobSpec) -> Result<Launched, EngineError> {
+        let created = std::cell::RefCell::new(Vec::new());
+        let result = self.launch_inner(spec, &created);
+        if result.is_err() {
+            // A job that did not start leaves no topics behind.
+            for t in created.into_inner() {
+                let _ = self.log.delete_topic(&t);
+            }
+        }
+        result
+    }
+
+    fn launch_inner(
+        &self,
+        spec: &JobSpec,
+        created: &std::cell::RefCell<Vec<String>>,
+    ) -> Result<Launched, EngineError> {
         let plan = Plan::build(spec, &|t| {
             self.log.topic(t).map(|t| t.partitions().len() as u32)
         })?;
@@ -67,7 +83,9 @@ impl Engine {
             let mut cfg = TopicConfig::new(name, partitions);
             cfg.fsync = fsync;
             cfg.segment_bytes = defaults.segment_bytes;
-            Ok(self.log.create_topic(cfg)?)
+            let t = self.log.create_topic(cfg)?;
+            created.borrow_mut().push(name.to_owned());
+            Ok(t)
         };
         let default_fsync = fsync_of(&defaults.fsync)?;
         let mut outputs: BTreeMap<String, Arc<Topic>> = BTreeMap::new();

@@ -146,25 +146,6 @@ pub enum LogError {
         partition: u32,
     },
 
-    /// An idempotent batch whose sequence skips ahead of the next expected one.
-    #[error(
-        "producer {producer} on {topic}/{partition}: sequence {got} is out of order, expected \
-         {expected}; a producer sends sequences consecutively — resend the missing batches, or \
-         start a new producer id"
-    )]
-    SequenceGap {
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: u32,
-        /// The producer id.
-        producer: u64,
-        /// The sequence expected next.
-        expected: u64,
-        /// The sequence received.
-        got: u64,
-    },
-
     /// A retry of a batch too old for the log to remember its offsets.
     #[error(
         "producer {producer} on {topic}/{partition}: sequence {got} was already appended but is \

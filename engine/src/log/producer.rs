@@ -3,12 +3,12 @@
 //! offsets instead of being written twice.
 //!
 //! Semantics (per producer id, per partition):
-//! - the first batch seen from a producer may carry any sequence;
-//! - after that each batch must carry exactly the previous sequence + 1;
+//! - sequences must increase; gaps are allowed, because one producer batch sent to a
+//!   topic reaches only the partitions its keys hash to, so a partition sees a subset
+//!   of the producer's sequences;
 //! - a sequence already appended and still remembered is a duplicate: acknowledged again
 //!   with its original offsets (if the record count matches; otherwise `RetryMismatch`);
 //! - an older sequence no longer remembered fails with `SequenceTooOld` (not written);
-//! - a sequence past the next expected one fails with `SequenceGap`, naming the expected one.
 //!
 //! Owned by the partition's write state; persisted as a snapshot `<base>.producers` written
 //! when segment `<base>` is created (state as of offset `base`) and rebuilt on open or after
@@ -63,11 +63,6 @@ pub enum Verdict {
 /// Why a batch's sequence was refused (turned into a `LogError` by the caller).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The sequence skips ahead.
-    Gap {
-        /// Next expected sequence.
-        expected: u64,
-    },
     /// Appended before, but its offsets are forgotten.
     TooOld {
         /// Oldest remembered sequence.
@@ -99,11 +94,8 @@ impl Producers {
             return Ok(Verdict::Append);
         };
         let expected = last.sequence.wrapping_add(1);
-        if ps.sequence == expected {
-            return Ok(Verdict::Append);
-        }
         if ps.sequence > last.sequence {
-            return Err(Refusal::Gap { expected });
+            return Ok(Verdict::Append);
         }
         match e.batches.iter().find(|b| b.sequence == ps.sequence) {
             Some(b) if b.count == count => Ok(Verdict::Duplicate {
@@ -259,7 +251,7 @@ mod tests {
             Ok(Verdict::Duplicate { base: 0, count: 2 })
         );
         assert_eq!(p.check(ps(5), 3), Err(Refusal::Mismatch { original: 2 }));
-        assert_eq!(p.check(ps(8), 1), Err(Refusal::Gap { expected: 6 }));
+        assert_eq!(p.check(ps(8), 1), Ok(Verdict::Append), "gaps are allowed");
         for s in 6..6 + PRODUCER_WINDOW as u64 {
             p.record(tag(s, 1), s);
         }

@@ -349,13 +349,6 @@ impl Partition {
         count: u32,
     ) -> Result<Verdict, LogError> {
         st.producers.check(ps, count).map_err(|r| match r {
-            Refusal::Gap { expected } => LogError::SequenceGap {
-                topic: self.topic.clone(),
-                partition: self.id,
-                producer: ps.producer_id,
-                expected,
-                got: ps.sequence,
-            },
             Refusal::TooOld { oldest, expected } => LogError::SequenceTooOld {
                 topic: self.topic.clone(),
                 partition: self.id,

@@ -367,7 +367,7 @@ impl Task {
                             }
                             s.clock.observe(ts);
                         }
-                        Err(reason) => dead_letter_raw(dlq, rv, &reason),
+                        Err(reason) => dead_letter_raw(dlq, rv, &reason, &self.job.stats),
                     }
                 })?;
                 let read_any = outcome.records > 0;
@@ -406,7 +406,7 @@ impl Task {
                                     },
                                 );
                             }
-                            Err(reason) => dead_letter_raw(dlq, rv, &reason),
+                            Err(reason) => dead_letter_raw(dlq, rv, &reason, &self.job.stats),
                         }
                     })?;
                     idle_check(s, *idle, outcome.records > 0);
@@ -776,7 +776,8 @@ fn extract<'a>(
     Ok((ts, k))
 }
 
-fn dead_letter_raw(dlq: &mut OutPartition, rv: &RecordView<'_>, reason: &str) {
+fn dead_letter_raw(dlq: &mut OutPartition, rv: &RecordView<'_>, reason: &str, stats: &super::runtime::JobStats) {
+    stats.dead_letters.fetch_add(1, Ordering::Relaxed);
     dlq.buf.push_with(
         rv.timestamp,
         NO_WATERMARK,
