@@ -73,13 +73,16 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let plugins_dir = root.join("plugins");
 
-    for watched in [
+    let mut watched = vec![
         plugins_dir.clone(),
         root.join("sdk"),
         root.join("Cargo.lock"),
         root.join("Cargo.toml"),
-    ] {
-        println!("cargo:rerun-if-changed={}", watched.display());
+    ];
+    files_under(&plugins_dir, &mut watched);
+    files_under(&root.join("sdk"), &mut watched);
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 
     let workspace_version = package_field(
@@ -94,7 +97,7 @@ fn main() {
 
     if !plugins.is_empty() {
         ensure_wasm_target();
-        let target_dir = plugin_target_dir(&out_dir);
+        let target_dir = plugin_target_dir(&out_dir, &root);
         build_plugins(&root, &target_dir, &plugins);
         let built = target_dir.join(WASM_TARGET).join(PLUGIN_PROFILE);
         for plugin in &plugins {
@@ -222,16 +225,44 @@ fn inherits_workspace_version(manifest: &str) -> bool {
 
 /// A target directory for the nested build, beside the outer build's profile
 /// directory (`<target>/debug/build/sluice-<hash>/out` → `<target>/plugin-wasm`).
-fn plugin_target_dir(out_dir: &Path) -> PathBuf {
+/// `<target>/plugin-wasm-<h>`, where `h` identifies this checkout: several
+/// checkouts sharing one target dir must not overwrite each other's modules
+/// (debug and release builds of one checkout do share it).
+fn plugin_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
+    // FNV-1a of the workspace path: stable, and needs no dependency.
+    let h = root
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let name = format!("plugin-wasm-{:08x}", h as u32);
     out_dir
         .ancestors()
         .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
         .and_then(Path::parent)
         .and_then(Path::parent)
-        .map_or_else(
-            || out_dir.join("plugin-wasm"),
-            |target| target.join("plugin-wasm"),
-        )
+        .map_or_else(|| out_dir.join(&name), |target| target.join(&name))
+}
+
+/// Every file under `dir` (sources the plugins are built from). Listing files
+/// rather than the directory makes cargo notice any edit, however deep.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 fn ensure_wasm_target() {

@@ -298,10 +298,10 @@ impl Task {
     pub fn input_watermark(&self) -> i64 {
         match &self.inputs {
             Inputs::Sources { streams, merge, .. } => match merge {
-                Some(m) => m.frontier(),
+                Some(m) => m.watermark(),
                 None => streams[0].clock.watermark(),
             },
-            Inputs::Exchange { merge, .. } => merge.frontier(),
+            Inputs::Exchange { merge, .. } => merge.watermark(),
         }
     }
 
@@ -339,7 +339,6 @@ impl Task {
         let batch = &mut self.batches[0];
         batch.clear();
         let max = self.batch_max;
-        let partition = self.partition;
         match &mut self.inputs {
             Inputs::Sources {
                 streams,
@@ -438,7 +437,9 @@ impl Task {
                                 Pending {
                                     offset: rv.offset,
                                     ts: rv.timestamp,
-                                    partition,
+                                    // The exchange partition: offsets are in
+                                    // order within it, and errors name it.
+                                    partition: s.partition.id(),
                                     source: 0,
                                     key: rv.key.to_vec(),
                                     value: rv.value.to_vec(),

@@ -72,6 +72,17 @@ impl<T> Merge<T> {
             .unwrap_or(NO_WATERMARK)
     }
 
+    /// The watermark of what has been released: no item still buffered or
+    /// still to come has a smaller tag. Unlike [`Merge::frontier`], it stays
+    /// below items waiting in the buffers (a full batch leaves some behind).
+    pub fn watermark(&self) -> i64 {
+        self.streams
+            .iter()
+            .map(|s| s.queue.front().map_or(s.low, |(t, _)| *t))
+            .min()
+            .unwrap_or(NO_WATERMARK)
+    }
+
     /// Items buffered in `stream`.
     pub fn buffered(&self, stream: usize) -> usize {
         self.streams[stream].queue.len()
@@ -153,6 +164,23 @@ mod tests {
         }
         let got: Vec<_> = std::iter::from_fn(|| m.pop().map(|(_, _, x)| x)).collect();
         assert_eq!(got, vec!['b', 'c', 'a']);
+    }
+
+    #[test]
+    fn watermark_stays_below_items_left_in_the_buffers() {
+        let mut m = Merge::new(2);
+        m.push(0, 5, ());
+        m.push(0, 9, ());
+        m.push(1, 7, ());
+        m.advance(0, 20);
+        m.advance(1, 20);
+        assert_eq!(m.frontier(), 20);
+        assert_eq!(m.watermark(), 5);
+        m.pop();
+        assert_eq!(m.watermark(), 7);
+        m.pop();
+        m.pop();
+        assert_eq!(m.watermark(), 20);
     }
 
     #[test]

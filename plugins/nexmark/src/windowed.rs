@@ -15,12 +15,17 @@ pub const MAX_TIED_BIDS: usize = 100_000;
 #[derive(Serialize, Deserialize)]
 pub struct Q5 {
     windows: SlidingWindows<u64, u64>,
+    /// Partial phase: emit every auction's count keyed by window start,
+    /// for a final phase to sum (see `phased`).
+    #[serde(default)]
+    partial: bool,
 }
 
 impl Default for Q5 {
     fn default() -> Self {
         Q5 {
             windows: SlidingWindows::new(WINDOW_MS, Q5_SLIDE_MS),
+            partial: false,
         }
     }
 }
@@ -42,8 +47,34 @@ impl Q5 {
         Ok(())
     }
 
+    pub(crate) fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    /// The partial phase of q5.
+    pub fn partial() -> Self {
+        Q5 {
+            partial: true,
+            ..Q5::default()
+        }
+    }
+
     pub(crate) fn fire(&mut self, ctx: &mut Ctx) -> Result<(), Error> {
+        let partial = self.partial;
         self.windows.fire_windows(ctx, |ctx, window, counts| {
+            if partial {
+                for (&auction, &num) in counts.iter() {
+                    let out = HotItem {
+                        auction,
+                        num,
+                        window_start: window.start,
+                        window_end: window.end,
+                    };
+                    let key = decimal_key(window.start as u64);
+                    ctx.emit(MAIN, window.max_timestamp(), key, &out)?;
+                }
+                return Ok(());
+            }
             let max = counts.iter().map(|(_, &num)| num).max().unwrap_or(0);
             for (&auction, &num) in counts.iter().filter(|&(_, &num)| num == max) {
                 let out = HotItem {
@@ -61,22 +92,31 @@ impl Q5 {
 
 /// One bid at a window's maximum price, ordered for output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-struct TopBid {
-    auction: u64,
-    date_time: i64,
-    bidder: u64,
+pub(crate) struct TopBid {
+    pub(crate) auction: u64,
+    pub(crate) date_time: i64,
+    pub(crate) bidder: u64,
 }
 
 /// The highest price of a window and the bids that offered it, sorted.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct MaxBids {
+pub(crate) struct MaxBids {
     price: u64,
     bids: Vec<TopBid>,
 }
 
 impl MaxBids {
+    pub(crate) fn price(&self) -> u64 {
+        self.price
+    }
+
+    /// The bids at the highest price, in (auction, date_time, bidder) order.
+    pub(crate) fn bids(&self) -> &[TopBid] {
+        &self.bids
+    }
+
     /// Takes a bid into account; false if it ties with [`MAX_TIED_BIDS`] others.
-    fn offer(&mut self, price: u64, bid: TopBid) -> bool {
+    pub(crate) fn offer(&mut self, price: u64, bid: TopBid) -> bool {
         if self.bids.is_empty() || price > self.price {
             self.price = price;
             self.bids.clear();
@@ -96,12 +136,16 @@ impl MaxBids {
 #[derive(Serialize, Deserialize)]
 pub struct Q7 {
     windows: TumblingWindows<(), MaxBids>,
+    /// Partial phase: key results by window start for a final phase.
+    #[serde(default)]
+    partial: bool,
 }
 
 impl Default for Q7 {
     fn default() -> Self {
         Q7 {
             windows: TumblingWindows::new(WINDOW_MS),
+            partial: false,
         }
     }
 }
@@ -138,9 +182,27 @@ impl Q7 {
         Ok(())
     }
 
+    pub(crate) fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    /// The partial phase of q7.
+    pub fn partial() -> Self {
+        Q7 {
+            partial: true,
+            ..Q7::default()
+        }
+    }
+
     pub(crate) fn fire(&mut self, ctx: &mut Ctx) -> Result<(), Error> {
+        let partial = self.partial;
         self.windows.fire(ctx, |ctx, (), window, max| {
             for bid in &max.bids {
+                let key = if partial {
+                    window.start as u64
+                } else {
+                    bid.auction
+                };
                 let out = HighestBid {
                     auction: bid.auction,
                     bidder: bid.bidder,
@@ -149,7 +211,7 @@ impl Q7 {
                     window_start: window.start,
                     window_end: window.end,
                 };
-                ctx.emit(MAIN, window.max_timestamp(), decimal_key(bid.auction), &out)?;
+                ctx.emit(MAIN, window.max_timestamp(), decimal_key(key), &out)?;
             }
             Ok(())
         })
