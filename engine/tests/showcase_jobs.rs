@@ -163,7 +163,13 @@ fn count(s: &Server, topic: &str) -> u64 {
 /// waits until the job has no lag and every output topic holds at least its
 /// expected count (or the deadline passed: the comparison then shows what is
 /// missing).
-fn run_job(shards: usize, topic: &str, input: &NewRecords, spec: JobSpec, expected: &[(&str, usize)]) -> Server {
+fn run_job(
+    shards: usize,
+    topic: &str,
+    input: &NewRecords,
+    spec: JobSpec,
+    expected: &[(&str, usize)],
+) -> Server {
     let s = Server::start(shards, |_| {});
     s.engine
         .log
@@ -177,7 +183,8 @@ fn run_job(shards: usize, topic: &str, input: &NewRecords, spec: JobSpec, expect
             data: input.data.clone(),
             records: chunk.to_vec(),
         };
-        s.block_on(s.engine.ingest(topic, part, None)).expect("ingest");
+        s.block_on(s.engine.ingest(topic, part, None))
+            .expect("ingest");
     }
     let name = spec.name.clone();
     s.engine.create_job(spec).expect("job starts");
@@ -196,8 +203,16 @@ fn run_job(shards: usize, topic: &str, input: &NewRecords, spec: JobSpec, expect
     }
     let (_, state, rt, _) = s.engine.job(&name).expect("job exists");
     let rt = rt.unwrap_or_else(|| panic!("job {name} is not running: {state:?}"));
-    assert_eq!(rt.stats.errors.load(Ordering::Relaxed), 0, "job {name}: plugin calls failed");
-    assert_eq!(rt.stats.late_events.load(Ordering::Relaxed), 0, "job {name}: nothing is late");
+    assert_eq!(
+        rt.stats.errors.load(Ordering::Relaxed),
+        0,
+        "job {name}: plugin calls failed"
+    );
+    assert_eq!(
+        rt.stats.late_events.load(Ordering::Relaxed),
+        0,
+        "job {name}: nothing is late"
+    );
     s
 }
 
@@ -215,7 +230,10 @@ fn canon(v: &Value) -> String {
 }
 
 fn sorted(v: &[Out]) -> Vec<(String, i64, String)> {
-    let mut s: Vec<_> = v.iter().map(|(k, t, v)| (k.clone(), *t, canon(v))).collect();
+    let mut s: Vec<_> = v
+        .iter()
+        .map(|(k, t, v)| (k.clone(), *t, canon(v)))
+        .collect();
     s.sort();
     s
 }
@@ -226,7 +244,8 @@ fn assert_same(what: &str, got: &[Out], want: &[Out]) {
     if got == want {
         return;
     }
-    let (got_set, want_set): (BTreeSet<_>, BTreeSet<_>) = (got.iter().collect(), want.iter().collect());
+    let (got_set, want_set): (BTreeSet<_>, BTreeSet<_>) =
+        (got.iter().collect(), want.iter().collect());
     let missing: Vec<_> = want_set.difference(&got_set).take(3).collect();
     let extra: Vec<_> = got_set.difference(&want_set).take(3).collect();
     panic!(
@@ -269,7 +288,13 @@ fn payments() -> (Vec<Payment>, Vec<Out>) {
     let alerts: Vec<Out> = generator
         .expected_alerts()
         .iter()
-        .map(|a| (a.payer.clone(), a.detected_at, serde_json::to_value(a).unwrap()))
+        .map(|a| {
+            (
+                a.payer.clone(),
+                a.detected_at,
+                serde_json::to_value(a).unwrap(),
+            )
+        })
         .collect();
     (generator.collect(), alerts)
 }
@@ -282,7 +307,11 @@ fn fraud_rules_raise_exactly_the_planted_alerts_with_one_and_two_shards() {
     for shards in [1, 2] {
         let spec = demo_job(FRAUD_JOB, topic_sinks(&[("alerts", "alerts")]));
         let s = run_job(shards, "payments", &input, spec, &[("alerts", want.len())]);
-        assert_same(&format!("fraud alerts, {shards} shards"), &read_all(&s, "alerts"), &want);
+        assert_same(
+            &format!("fraud alerts, {shards} shards"),
+            &read_all(&s, "alerts"),
+            &want,
+        );
     }
 }
 
@@ -291,7 +320,11 @@ fn the_fraud_alerts_view_of_the_demo_job_holds_every_alert() {
     let (payments, want) = payments();
     let spec = JobSpec::from_json(FRAUD_JOB.as_bytes()).expect("fraud demo job");
     let s = run_job(2, "payments", &records(&payments), spec, &[]);
-    let view = s.engine.views.get("fraud-alerts").expect("the job made its view");
+    let view = s
+        .engine
+        .views
+        .get("fraud-alerts")
+        .expect("the job made its view");
     let deadline = Instant::now() + JOB_DEADLINE;
     while view.stats().0 < want.len() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -343,7 +376,10 @@ fn surge_reference(events: &[RideEvent], size: i64, slide: i64) -> Vec<Out> {
     }
     let mut out = Vec::new();
     for (cell, windows) in cells {
-        let (first, last) = (*windows.keys().next().unwrap(), *windows.keys().last().unwrap());
+        let (first, last) = (
+            *windows.keys().next().unwrap(),
+            *windows.keys().last().unwrap(),
+        );
         let mut previous: Option<f64> = None;
         let mut start = first;
         while start <= last + slide {
@@ -386,7 +422,10 @@ fn surge_pricing_quotes_match_the_definition_with_one_and_two_shards() {
     .expect("rides config");
     let events: Vec<RideEvent> = generator.collect();
     let want = surge_reference(&events, 60_000, 10_000);
-    let surged = want.iter().filter(|o| o.2["multiplier"].as_f64() > Some(1.0)).count();
+    let surged = want
+        .iter()
+        .filter(|o| o.2["multiplier"].as_f64() > Some(1.0))
+        .count();
     assert!(surged > 5, "the hot spot surges: {surged} quotes above 1.0");
     let events = with_sentinels(events, |key, ts| {
         RideEvent::RideRequest(RideRequest {
@@ -399,7 +438,11 @@ fn surge_pricing_quotes_match_the_definition_with_one_and_two_shards() {
     for shards in [1, 2] {
         let spec = demo_job(SURGE_JOB, topic_sinks(&[("main", "surge")]));
         let s = run_job(shards, "rides", &input, spec, &[("surge", want.len())]);
-        assert_same(&format!("surge quotes, {shards} shards"), &read_all(&s, "surge"), &want);
+        assert_same(
+            &format!("surge quotes, {shards} shards"),
+            &read_all(&s, "surge"),
+            &want,
+        );
     }
 }
 
@@ -450,7 +493,10 @@ fn sales_reference(events: &[ShopEvent]) -> Vec<Out> {
     let mut out = Vec::new();
     for (start, m) in minutes {
         let (end, ts) = (start + W, start + W - 1);
-        let totals = m.products.values().fold((0, 0, 0), |a, p| (a.0 + p.0, a.1 + p.1, a.2 + p.2));
+        let totals = m
+            .products
+            .values()
+            .fold((0, 0, 0), |a, p| (a.0 + p.0, a.1 + p.1, a.2 + p.2));
         out.push((
             "all".to_owned(),
             ts,
@@ -480,9 +526,16 @@ fn sales_rollup_two_phase_job_matches_the_per_minute_totals_with_one_and_two_sha
     let input = records(&with_sentinels(events, shop_sentinel));
     for shards in [1, 2] {
         let spec = demo_job(SALES_JOB, topic_sinks(&[("main", "sales")]));
-        assert!(spec.operators[1].partition_by_key, "the final phase is re-keyed");
+        assert!(
+            spec.operators[1].partition_by_key,
+            "the final phase is re-keyed"
+        );
         let s = run_job(shards, "shop", &input, spec, &[("sales", want.len())]);
-        assert_same(&format!("sales roll-ups, {shards} shards"), &read_all(&s, "sales"), &want);
+        assert_same(
+            &format!("sales roll-ups, {shards} shards"),
+            &read_all(&s, "sales"),
+            &want,
+        );
     }
 }
 
@@ -518,7 +571,10 @@ fn sessions_reference(events: &[ShopEvent], gap: i64) -> Vec<Out> {
                     .filter(|e| matches!(e, ShopEvent::Cart(c) if c.action == action))
                     .count()
             };
-            let page_views = s.iter().filter(|e| matches!(e, ShopEvent::Click(_))).count();
+            let page_views = s
+                .iter()
+                .filter(|e| matches!(e, ShopEvent::Click(_)))
+                .count();
             let ordered = s.iter().any(|e| matches!(e, ShopEvent::Order(_)));
             let (adds, checked_out) = (cart("add"), cart("checkout") > 0);
             out.push((
@@ -540,12 +596,20 @@ fn sessionize_sessions_match_the_gap_definition_with_one_and_two_shards() {
     let events = shop_events();
     let want = sessions_reference(&events, 30_000);
     let abandoned = want.iter().filter(|o| o.2["abandoned"] == true).count();
-    assert!(want.len() > 500 && abandoned > 50, "{} sessions, {abandoned} abandoned", want.len());
+    assert!(
+        want.len() > 500 && abandoned > 50,
+        "{} sessions, {abandoned} abandoned",
+        want.len()
+    );
     let input = records(&with_sentinels(events, shop_sentinel));
     for shards in [1, 2] {
         let spec = demo_job(SESSIONS_JOB, topic_sinks(&[("main", "sessions")]));
         let s = run_job(shards, "shop", &input, spec, &[("sessions", want.len())]);
-        assert_same(&format!("sessions, {shards} shards"), &read_all(&s, "sessions"), &want);
+        assert_same(
+            &format!("sessions, {shards} shards"),
+            &read_all(&s, "sessions"),
+            &want,
+        );
     }
 }
 
@@ -610,8 +674,18 @@ fn viewers_per_stream_match_the_heartbeats_with_one_and_two_shards() {
     }));
     for shards in [1, 2] {
         let spec = demo_job(VIEWERS_JOB, topic_sinks(&[("main", "viewers")]));
-        let s = run_job(shards, "heartbeats", &input, spec, &[("viewers", want.len())]);
-        assert_same(&format!("viewers, {shards} shards"), &read_all(&s, "viewers"), &want);
+        let s = run_job(
+            shards,
+            "heartbeats",
+            &input,
+            spec,
+            &[("viewers", want.len())],
+        );
+        assert_same(
+            &format!("viewers, {shards} shards"),
+            &read_all(&s, "viewers"),
+            &want,
+        );
     }
 }
 
@@ -642,7 +716,10 @@ fn leaderboard_reference(scores: &[Score]) -> (Vec<Out>, Vec<Out>) {
         for (player, delta) in deltas {
             board.entry(player).or_insert((0, 0)).0 += delta;
         }
-        let mut order: Vec<(String, i64)> = board.iter().map(|(p, (pts, _))| (p.clone(), *pts)).collect();
+        let mut order: Vec<(String, i64)> = board
+            .iter()
+            .map(|(p, (pts, _))| (p.clone(), *pts))
+            .collect();
         order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         for (i, (player, points)) in order.iter().enumerate() {
             board.get_mut(player).unwrap().1 = i + 1;
@@ -707,8 +784,16 @@ fn top_k_leaderboard_matches_running_totals_and_ranks_with_one_and_two_shards() 
             spec,
             &[("standings", rows.len()), ("tops", tops.len())],
         );
-        assert_same(&format!("standings, {shards} shards"), &read_all(&s, "standings"), &rows);
-        assert_same(&format!("top lists, {shards} shards"), &read_all(&s, "tops"), &tops);
+        assert_same(
+            &format!("standings, {shards} shards"),
+            &read_all(&s, "standings"),
+            &rows,
+        );
+        assert_same(
+            &format!("top lists, {shards} shards"),
+            &read_all(&s, "tops"),
+            &tops,
+        );
     }
 }
 
@@ -721,11 +806,16 @@ fn the_leaderboard_views_answer_top_ten_and_rank_of_a_player() {
     let s = run_job(2, "scores", &input, spec, &[]);
     let (board, top) = (
         s.engine.views.get("leaderboard").expect("leaderboard view"),
-        s.engine.views.get("leaderboard-top").expect("leaderboard-top view"),
+        s.engine
+            .views
+            .get("leaderboard-top")
+            .expect("leaderboard-top view"),
     );
     // The latest row of each player, and the latest top list of each contest.
-    let latest_rows: BTreeMap<&str, &Value> = rows.iter().map(|(k, _, v)| (k.as_str(), v)).collect();
-    let latest_tops: BTreeMap<&str, &Value> = tops.iter().map(|(k, _, v)| (k.as_str(), v)).collect();
+    let latest_rows: BTreeMap<&str, &Value> =
+        rows.iter().map(|(k, _, v)| (k.as_str(), v)).collect();
+    let latest_tops: BTreeMap<&str, &Value> =
+        tops.iter().map(|(k, _, v)| (k.as_str(), v)).collect();
     let deadline = Instant::now() + JOB_DEADLINE;
     while board.stats().0 < latest_rows.len() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -755,7 +845,11 @@ fn the_leaderboard_views_answer_top_ten_and_rank_of_a_player() {
         ..Query::default()
     });
     assert_eq!(answer.total, latest_rows.len());
-    let points: Vec<i64> = answer.rows.iter().map(|r| r.value["points"].as_i64().unwrap()).collect();
+    let points: Vec<i64> = answer
+        .rows
+        .iter()
+        .map(|r| r.value["points"].as_i64().unwrap())
+        .collect();
     assert!(points.windows(2).all(|w| w[0] >= w[1]));
 }
 
@@ -812,7 +906,15 @@ fn dedup_validate_drops_copies_and_rejects_bad_records_with_one_and_two_shards()
             spec,
             &[("clean", clean.len()), ("rejected", rejected.len())],
         );
-        assert_same(&format!("clean payments, {shards} shards"), &read_all(&s, "clean"), &clean);
-        assert_same(&format!("rejected payments, {shards} shards"), &read_all(&s, "rejected"), &rejected);
+        assert_same(
+            &format!("clean payments, {shards} shards"),
+            &read_all(&s, "clean"),
+            &clean,
+        );
+        assert_same(
+            &format!("rejected payments, {shards} shards"),
+            &read_all(&s, "rejected"),
+            &rejected,
+        );
     }
 }
