@@ -216,6 +216,27 @@ fn run_job(
     s
 }
 
+/// Runs a plugin's demo job over `input` with 1 and with 2 shards, each
+/// output `(output, topic, expected)` sent to a topic, and checks every topic
+/// holds exactly the expected records.
+fn check_demo_job(job: &str, topic: &str, input: &NewRecords, outputs: &[(&str, &str, &[Out])]) {
+    let sinks: Vec<(&str, &str)> = outputs.iter().map(|(o, t, _)| (*o, *t)).collect();
+    let counts: Vec<(&str, usize)> = outputs.iter().map(|(_, t, w)| (*t, w.len())).collect();
+    for shards in [1, 2] {
+        let s = run_job(
+            shards,
+            topic,
+            input,
+            demo_job(job, topic_sinks(&sinks)),
+            &counts,
+        );
+        for (_, out_topic, want) in outputs {
+            let what = format!("{out_topic}, {shards} shards");
+            assert_same(&what, &read_all(&s, out_topic), want);
+        }
+    }
+}
+
 /// Recursively key-sorted JSON text, to order values whatever their map order.
 fn canon(v: &Value) -> String {
     match v {
@@ -303,16 +324,12 @@ fn payments() -> (Vec<Payment>, Vec<Out>) {
 fn fraud_rules_raise_exactly_the_planted_alerts_with_one_and_two_shards() {
     let (payments, want) = payments();
     assert_eq!(want.len(), 24);
-    let input = records(&payments);
-    for shards in [1, 2] {
-        let spec = demo_job(FRAUD_JOB, topic_sinks(&[("alerts", "alerts")]));
-        let s = run_job(shards, "payments", &input, spec, &[("alerts", want.len())]);
-        assert_same(
-            &format!("fraud alerts, {shards} shards"),
-            &read_all(&s, "alerts"),
-            &want,
-        );
-    }
+    check_demo_job(
+        FRAUD_JOB,
+        "payments",
+        &records(&payments),
+        &[("alerts", "alerts", &want)],
+    );
 }
 
 #[test]
@@ -434,16 +451,12 @@ fn surge_pricing_quotes_match_the_definition_with_one_and_two_shards() {
             ts,
         })
     });
-    let input = records(&events);
-    for shards in [1, 2] {
-        let spec = demo_job(SURGE_JOB, topic_sinks(&[("main", "surge")]));
-        let s = run_job(shards, "rides", &input, spec, &[("surge", want.len())]);
-        assert_same(
-            &format!("surge quotes, {shards} shards"),
-            &read_all(&s, "surge"),
-            &want,
-        );
-    }
+    check_demo_job(
+        SURGE_JOB,
+        "rides",
+        &records(&events),
+        &[("main", "surge", &want)],
+    );
 }
 
 // ------------------------------------------------------ sales and sessions
@@ -523,20 +536,13 @@ fn sales_rollup_two_phase_job_matches_the_per_minute_totals_with_one_and_two_sha
     let events = shop_events();
     let want = sales_reference(&events);
     assert!(want.len() > 100, "{} roll-ups", want.len());
+    let spec = demo_job(SALES_JOB, topic_sinks(&[]));
+    assert!(
+        spec.operators[1].partition_by_key,
+        "the final phase is re-keyed"
+    );
     let input = records(&with_sentinels(events, shop_sentinel));
-    for shards in [1, 2] {
-        let spec = demo_job(SALES_JOB, topic_sinks(&[("main", "sales")]));
-        assert!(
-            spec.operators[1].partition_by_key,
-            "the final phase is re-keyed"
-        );
-        let s = run_job(shards, "shop", &input, spec, &[("sales", want.len())]);
-        assert_same(
-            &format!("sales roll-ups, {shards} shards"),
-            &read_all(&s, "sales"),
-            &want,
-        );
-    }
+    check_demo_job(SALES_JOB, "shop", &input, &[("main", "sales", &want)]);
 }
 
 /// Sessions straight from the definition: a user's events in time order,
@@ -602,15 +608,7 @@ fn sessionize_sessions_match_the_gap_definition_with_one_and_two_shards() {
         want.len()
     );
     let input = records(&with_sentinels(events, shop_sentinel));
-    for shards in [1, 2] {
-        let spec = demo_job(SESSIONS_JOB, topic_sinks(&[("main", "sessions")]));
-        let s = run_job(shards, "shop", &input, spec, &[("sessions", want.len())]);
-        assert_same(
-            &format!("sessions, {shards} shards"),
-            &read_all(&s, "sessions"),
-            &want,
-        );
-    }
+    check_demo_job(SESSIONS_JOB, "shop", &input, &[("main", "sessions", &want)]);
 }
 
 // ----------------------------------------------------------------- viewers
@@ -672,21 +670,12 @@ fn viewers_per_stream_match_the_heartbeats_with_one_and_two_shards() {
         buffering_ms: 0,
         ts,
     }));
-    for shards in [1, 2] {
-        let spec = demo_job(VIEWERS_JOB, topic_sinks(&[("main", "viewers")]));
-        let s = run_job(
-            shards,
-            "heartbeats",
-            &input,
-            spec,
-            &[("viewers", want.len())],
-        );
-        assert_same(
-            &format!("viewers, {shards} shards"),
-            &read_all(&s, "viewers"),
-            &want,
-        );
-    }
+    check_demo_job(
+        VIEWERS_JOB,
+        "heartbeats",
+        &input,
+        &[("main", "viewers", &want)],
+    );
 }
 
 // ------------------------------------------------------------------- top-k
@@ -772,29 +761,12 @@ fn top_k_leaderboard_matches_running_totals_and_ranks_with_one_and_two_shards() 
     let scores = scores();
     let (rows, tops) = leaderboard_reference(&scores);
     let input = records(&with_sentinels(scores, score_sentinel));
-    for shards in [1, 2] {
-        let spec = demo_job(
-            LEADERBOARD_JOB,
-            topic_sinks(&[("main", "standings"), ("top", "tops")]),
-        );
-        let s = run_job(
-            shards,
-            "scores",
-            &input,
-            spec,
-            &[("standings", rows.len()), ("tops", tops.len())],
-        );
-        assert_same(
-            &format!("standings, {shards} shards"),
-            &read_all(&s, "standings"),
-            &rows,
-        );
-        assert_same(
-            &format!("top lists, {shards} shards"),
-            &read_all(&s, "tops"),
-            &tops,
-        );
-    }
+    check_demo_job(
+        LEADERBOARD_JOB,
+        "scores",
+        &input,
+        &[("main", "standings", &rows), ("top", "tops", &tops)],
+    );
 }
 
 #[test]
@@ -893,28 +865,10 @@ fn dedup_validate_drops_copies_and_rejects_bad_records_with_one_and_two_shards()
         }
     }
     assert!(copies > 300 && rejected.len() > 250);
-    let records = records(&input);
-    for shards in [1, 2] {
-        let spec = demo_job(
-            QUALITY_JOB,
-            topic_sinks(&[("main", "clean"), ("dlq", "rejected")]),
-        );
-        let s = run_job(
-            shards,
-            "payments",
-            &records,
-            spec,
-            &[("clean", clean.len()), ("rejected", rejected.len())],
-        );
-        assert_same(
-            &format!("clean payments, {shards} shards"),
-            &read_all(&s, "clean"),
-            &clean,
-        );
-        assert_same(
-            &format!("rejected payments, {shards} shards"),
-            &read_all(&s, "rejected"),
-            &rejected,
-        );
-    }
+    check_demo_job(
+        QUALITY_JOB,
+        "payments",
+        &records(&input),
+        &[("main", "clean", &clean), ("dlq", "rejected", &rejected)],
+    );
 }

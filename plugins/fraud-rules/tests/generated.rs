@@ -11,6 +11,18 @@ use sluice_gen::scenarios::payments::{
 };
 use sluice_sdk::testing::{Harness, Input};
 
+/// Payments of `scenario` with `patterns` planted fraud patterns.
+fn planted(scenario: ScenarioConfig, rules: Rules, patterns: usize) -> PaymentsGenerator {
+    let injections = Injection::evenly_spaced(patterns, &scenario, &rules);
+    PaymentsGenerator::new(PaymentsConfig {
+        scenario,
+        rules,
+        injections,
+        ..PaymentsConfig::default()
+    })
+    .unwrap()
+}
+
 /// A stream of `count` payments at `rate` per second from `keys` payers
 /// (Zipf 0.8), up to 1 s out of order, with 30 injected patterns.
 fn generated_alerts_are_raised_exactly(
@@ -28,14 +40,7 @@ fn generated_alerts_are_raised_exactly(
         max_delay_ms: 1_000,
         ..ScenarioConfig::default()
     };
-    let injections = Injection::evenly_spaced(30, &scenario, &rules);
-    let generator = PaymentsGenerator::new(PaymentsConfig {
-        scenario,
-        rules,
-        injections,
-        ..PaymentsConfig::default()
-    })
-    .unwrap();
+    let generator = planted(scenario, rules, 30);
     let expected = generator.expected_alerts().to_vec();
     assert_eq!(expected.len(), 30);
 
@@ -79,15 +84,7 @@ fn alert_records_are_keyed_by_payer_at_their_detection_time() {
         keys: 500,
         ..ScenarioConfig::default()
     };
-    let rules = Rules::default();
-    let injections = Injection::evenly_spaced(6, &scenario, &rules);
-    let generator = PaymentsGenerator::new(PaymentsConfig {
-        scenario,
-        rules,
-        injections,
-        ..PaymentsConfig::default()
-    })
-    .unwrap();
+    let generator = planted(scenario, Rules::default(), 6);
     let expected = generator.expected_alerts().to_vec();
     let mut h = Harness::<FraudRules>::without_config().unwrap();
     for p in generator {

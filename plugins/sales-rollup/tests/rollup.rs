@@ -187,62 +187,52 @@ fn a_late_order_goes_to_late_once_and_counts_nowhere() {
     );
 }
 
+/// Sends `inputs` through an instance of `phase`, snapshotting it and
+/// restoring into a new instance before input `cut`; returns all of `main`.
+fn run_with_restore(
+    phase_name: &str,
+    inputs: &[(i64, String, Value)],
+    cut: Option<usize>,
+) -> Vec<(i64, String, Value)> {
+    let config = json!({"phase": phase_name, "window_ms": W});
+    let mut h = phase(phase_name);
+    let mut out = Vec::new();
+    for (i, (ts, key, v)) in inputs.iter().enumerate() {
+        if Some(i) == cut {
+            let snapshot = h.snapshot().unwrap();
+            out.extend(triples(h.take("main")));
+            h = Harness::<SalesRollup>::restore(config.clone(), &snapshot)
+                .unwrap()
+                .with_out_of_orderness(2_000);
+        }
+        h.send(*ts, key, v).unwrap();
+    }
+    h.advance_watermark(i64::MAX).unwrap();
+    out.extend(triples(h.take("main")));
+    out
+}
+
 #[test]
 fn snapshot_and_restore_continue_with_identical_output_in_both_phases() {
-    let events = partition_a();
-    let run = |cut: Option<usize>| {
-        let config = json!({"phase": "partial", "window_ms": W});
-        let mut h = phase("partial");
-        let mut out = Vec::new();
-        for (i, (ts, user, v)) in events.iter().enumerate() {
-            if Some(i) == cut {
-                let snapshot = h.snapshot().unwrap();
-                out.extend(triples(h.take("main")));
-                h = Harness::<SalesRollup>::restore(config.clone(), &snapshot)
-                    .unwrap()
-                    .with_out_of_orderness(2_000);
-            }
-            h.send(*ts, user, v).unwrap();
-        }
-        h.advance_watermark(i64::MAX).unwrap();
-        out.extend(triples(h.take("main")));
-        out
-    };
-    let whole = run(None);
-    assert_eq!(whole.len(), 5);
+    let events: Vec<(i64, String, Value)> = partition_a()
+        .into_iter()
+        .map(|(ts, user, v)| (ts, user.to_owned(), v))
+        .collect();
+    let partials = run_with_restore("partial", &events, None);
+    assert_eq!(partials.len(), 5);
     for cut in 1..events.len() {
         assert_eq!(
-            run(Some(cut)),
-            whole,
+            run_with_restore("partial", &events, Some(cut)),
+            partials,
             "partial: snapshot before event {cut}"
         );
     }
-
-    let partials: Vec<(i64, String, Value)> = whole;
-    let run_final = |cut: Option<usize>| {
-        let config = json!({"phase": "final", "window_ms": W});
-        let mut h = phase("final");
-        let mut out = Vec::new();
-        for (i, (ts, key, v)) in partials.iter().enumerate() {
-            if Some(i) == cut {
-                let snapshot = h.snapshot().unwrap();
-                out.extend(triples(h.take("main")));
-                h = Harness::<SalesRollup>::restore(config.clone(), &snapshot)
-                    .unwrap()
-                    .with_out_of_orderness(2_000);
-            }
-            h.send(*ts, key, v).unwrap();
-        }
-        h.advance_watermark(i64::MAX).unwrap();
-        out.extend(triples(h.take("main")));
-        out
-    };
-    let whole = run_final(None);
-    assert_eq!(whole.len(), 5);
+    let results = run_with_restore("final", &partials, None);
+    assert_eq!(results.len(), 5);
     for cut in 1..partials.len() {
         assert_eq!(
-            run_final(Some(cut)),
-            whole,
+            run_with_restore("final", &partials, Some(cut)),
+            results,
             "final: snapshot before partial {cut}"
         );
     }
