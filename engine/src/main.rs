@@ -3,7 +3,7 @@
 use clap::Parser;
 use mimalloc::MiMalloc;
 
-use sluice::cli::{Cli, Cmd, client, serve};
+use sluice::cli::{Cli, Cmd, client, demo, serve};
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -12,7 +12,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Serve(a) => serve::run(a),
-        Cmd::Demo(_) => Err(anyhow::anyhow!("demo: not built yet")),
+        Cmd::Demo(a) => demo::run(a),
         Cmd::Topics(c) => client::topics(c),
         Cmd::Ingest(a) => client::ingest(a),
         Cmd::Plugins(c) => client::plugins(c),

@@ -362,8 +362,23 @@ fn a_job_that_cannot_start_leaves_no_topics_behind() {
         "operators": [{"plugin": "missing@1.0.0"}], "sinks": {"main": {"topic": {"topic": "j-out"}}}});
     let (st, body) = post_json(&s.url("/api/v1/jobs"), Some(ADMIN), &spec);
     assert_eq!(st, 404, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("missing@1.0.0"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing@1.0.0"),
+        "{body}"
+    );
     let (_, topics) = get(&s.url("/api/v1/topics"), None);
-    let names: Vec<&str> = topics["topics"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["t"], "no output or dead-letter topic was left behind");
+    let names: Vec<&str> = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["t"],
+        "no output or dead-letter topic was left behind"
+    );
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_gen::nexmark::{NexmarkConfig, NexmarkGenerator};
-use support::{get, post_json, send, wait_for};
+use support::{get, post_json, wait_for};
 
 const PARTITIONS: u32 = 4;
 const EVENTS: u64 = 200_000;
@@ -73,7 +73,11 @@ impl Drop for Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The job mix: windowed aggregation with re-keying (q5), session windows
@@ -88,17 +92,36 @@ fn jobs() -> Vec<Value> {
                "sinks": sinks})
     };
     vec![
-        two_phase("hot", "q5", json!({"main": {"topic": {"topic": "out-hot"}}})),
-        two_phase("sessions", "q11", json!({"main": {"topic": {"topic": "out-sessions"}}})),
-        two_phase("newusers", "q8", json!({"main": {"topic": {"topic": "out-newusers"}}})),
-        two_phase("highest", "q7", json!({"main": {"view": {"view": "highest"}}})),
+        two_phase(
+            "hot",
+            "q5",
+            json!({"main": {"topic": {"topic": "out-hot"}}}),
+        ),
+        two_phase(
+            "sessions",
+            "q11",
+            json!({"main": {"topic": {"topic": "out-sessions"}}}),
+        ),
+        two_phase(
+            "newusers",
+            "q8",
+            json!({"main": {"topic": {"topic": "out-newusers"}}}),
+        ),
+        two_phase(
+            "highest",
+            "q7",
+            json!({"main": {"view": {"view": "highest"}}}),
+        ),
     ]
 }
 
 /// The fixed input, as NDJSON ingest bodies, ending with one far-future
 /// person per partition so every window closes.
 fn input() -> Vec<Vec<u8>> {
-    let cfg = NexmarkConfig { num_events: EVENTS, ..NexmarkConfig::default() };
+    let cfg = NexmarkConfig {
+        num_events: EVENTS,
+        ..NexmarkConfig::default()
+    };
     let mut generator = NexmarkGenerator::new(cfg, 0).unwrap();
     let mut bodies = Vec::new();
     let mut body = Vec::new();
@@ -123,7 +146,10 @@ fn input() -> Vec<Vec<u8>> {
     let mut covered = std::collections::BTreeSet::new();
     for i in 0.. {
         let key = format!("flush-{i}");
-        if covered.insert(sluice::shard::route::partition_of(key.as_bytes(), PARTITIONS)) {
+        if covered.insert(sluice::shard::route::partition_of(
+            key.as_bytes(),
+            PARTITIONS,
+        )) {
             let ts = last + 3_600_000;
             let line = json!({"key": key, "timestamp": ts, "value": {"person": {"id": 9_000_000 + i,
                 "name": "Flush", "email_address": "f@x", "credit_card": "0", "city": "Bend", "state": "OR",
@@ -154,22 +180,39 @@ fn setup(d: &Daemon) {
 /// "crashes" after some sends, before reading the answer, and resends the
 /// batch after its restart, as a real producer must.
 fn produce(port: u16, input: &[Vec<u8>], flaky: bool) -> u64 {
+    // A producer gives up on an answer after a while and retries.
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
     let mut resent = 0;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for (seq, body) in input.iter().enumerate() {
-        let url = format!("http://127.0.0.1:{port}/api/v1/topics/nexmark/records?producer_id=7&sequence={seq}");
+        let url = format!(
+            "http://127.0.0.1:{port}/api/v1/topics/nexmark/records?producer_id=7&sequence={seq}"
+        );
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         if flaky && rng % 4 == 0 {
-            let _ = support::agent().post(&url).header("Content-Type", "application/x-ndjson").send(&body[..]);
+            let _ = agent
+                .post(&url)
+                .header("Content-Type", "application/x-ndjson")
+                .send(&body[..]);
             resent += 1;
         }
         loop {
             let t0 = Instant::now();
-            let r = support::agent().post(&url).header("Content-Type", "application/x-ndjson").send(&body[..]);
+            let r = agent
+                .post(&url)
+                .header("Content-Type", "application/x-ndjson")
+                .send(&body[..]);
             if t0.elapsed() > Duration::from_secs(5) {
-                let st = r.as_ref().map(|r| r.status().as_u16()).map_err(|e| e.to_string());
+                let st = r
+                    .as_ref()
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| e.to_string());
                 eprintln!("batch {seq}: slow answer after {:?}: {st:?}", t0.elapsed());
             }
             match r {
@@ -194,8 +237,14 @@ fn settle(d: &Daemon) {
     loop {
         let (_, jobs) = get(&d.url("/api/v1/jobs"), None);
         let list = jobs["jobs"].as_array().cloned().unwrap_or_default();
-        let idle = list.iter().all(|j| j["lag"] == 0 && j["state"] == "running");
-        let now = json!(list.iter().map(|j| j["records_out"].clone()).collect::<Vec<_>>());
+        let idle = list
+            .iter()
+            .all(|j| j["lag"] == 0 && j["state"] == "running");
+        let now = json!(
+            list.iter()
+                .map(|j| j["records_out"].clone())
+                .collect::<Vec<_>>()
+        );
         stable = if idle && now == last { stable + 1 } else { 0 };
         last = now;
         if stable >= 10 {
@@ -213,7 +262,10 @@ fn settle(d: &Daemon) {
                            "out": j["records_out"], "errors": full["recent_errors"], "reason": j["reason"]})
                 })
                 .collect();
-            panic!("jobs did not settle in 120 s: {}", serde_json::to_string(&detail).unwrap());
+            panic!(
+                "jobs did not settle in 120 s: {}",
+                serde_json::to_string(&detail).unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -255,8 +307,14 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
     produce(port, &input, false);
     settle(&d);
     let (clean, clean_view) = results(d, clean_dir.path());
-    assert!(clean.values().filter(|b| !b.is_empty()).count() >= 6, "the jobs produced output");
-    assert!(clean_view.as_array().is_some_and(|v| !v.is_empty()), "the view has rows");
+    assert!(
+        clean.values().filter(|b| !b.is_empty()).count() >= 6,
+        "the jobs produced output"
+    );
+    assert!(
+        clean_view.as_array().is_some_and(|v| !v.is_empty()),
+        "the view has rows"
+    );
 
     // The same, while the server is killed with SIGKILL at random moments
     // and restarted, and the producer crashes and resends now and then.
@@ -277,7 +335,9 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_millis(20 + rng % 300));
         let (_, jobs) = get(&d.url("/api/v1/jobs"), None);
-        let lag: u64 = jobs["jobs"].as_array().map_or(0, |js| js.iter().map(|j| j["lag"].as_u64().unwrap_or(0)).sum());
+        let lag: u64 = jobs["jobs"].as_array().map_or(0, |js| {
+            js.iter().map(|j| j["lag"].as_u64().unwrap_or(0)).sum()
+        });
         if lag > 0 || !producer.is_finished() {
             mid_flight += 1;
         }
@@ -286,17 +346,37 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
         d = Daemon::start(dir.path(), port);
     }
     let resent = producer.join().unwrap();
-    assert!(mid_flight >= 10, "only {mid_flight} of {kills} kills hit the jobs or the producer while working");
+    assert!(
+        mid_flight >= 10,
+        "only {mid_flight} of {kills} kills hit the jobs or the producer while working"
+    );
     assert!(resent > 0, "the producer never resent a batch");
     let (_, topic) = get(&d.url("/api/v1/topics/nexmark"), None);
-    let expected: u64 = input.iter().map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64).sum();
-    assert_eq!(topic["records"], expected, "input records: nothing lost, nothing doubled");
+    let expected: u64 = input
+        .iter()
+        .map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64)
+        .sum();
+    assert_eq!(
+        topic["records"], expected,
+        "input records: nothing lost, nothing doubled"
+    );
     settle(&d);
     let (crashed, crashed_view) = results(d, dir.path());
-    eprintln!("{kills} kills ({mid_flight} mid-flight), {resent} resent batches, in {:?}", started.elapsed());
-    assert_eq!(clean.keys().collect::<Vec<_>>(), crashed.keys().collect::<Vec<_>>());
+    eprintln!(
+        "{kills} kills ({mid_flight} mid-flight), {resent} resent batches, in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        clean.keys().collect::<Vec<_>>(),
+        crashed.keys().collect::<Vec<_>>()
+    );
     for (k, v) in &clean {
-        assert!(crashed[k] == *v, "output {k:?} differs after crashes ({} vs {} bytes)", v.len(), crashed[k].len());
+        assert!(
+            crashed[k] == *v,
+            "output {k:?} differs after crashes ({} vs {} bytes)",
+            v.len(),
+            crashed[k].len()
+        );
     }
     assert_eq!(clean_view, crashed_view, "view differs after crashes");
 }

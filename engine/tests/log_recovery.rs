@@ -430,9 +430,16 @@ fn quota_full_fails_the_append_and_keeps_the_log_consistent() {
 fn sequence_gaps_are_allowed_because_batches_skip_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
-    let t = log.create_topic(cfg("gaps", 1, SEG, FsyncPolicy::Never)).unwrap();
+    let t = log
+        .create_topic(cfg("gaps", 1, SEG, FsyncPolicy::Never))
+        .unwrap();
     let mut w = t.partition(0).writer().unwrap();
-    let seq = |s| Some(ProducerSeq { producer_id: 3, sequence: s });
+    let seq = |s| {
+        Some(ProducerSeq {
+            producer_id: 3,
+            sequence: s,
+        })
+    };
     let a = owned(0, 2, |i| i as i64);
     w.append(&records(&a), seq(1)).unwrap();
     let later = w.append(&records(&a), seq(7)).unwrap();

@@ -92,8 +92,9 @@ impl From<LogError> for ApiError {
             LogError::OffsetOutOfRange { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "offset_out_of_range")
             }
-            LogError::SequenceTooOld { .. }
-            | LogError::RetryMismatch { .. } => (StatusCode::CONFLICT, "sequence_refused"),
+            LogError::SequenceTooOld { .. } | LogError::RetryMismatch { .. } => {
+                (StatusCode::CONFLICT, "sequence_refused")
+            }
             LogError::WriterBusy { .. } | LogError::Locked { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "busy")
             }

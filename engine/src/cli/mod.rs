@@ -5,7 +5,7 @@
 //! non-zero exit.
 
 pub mod client;
-// pub mod demo; (waits for the showcase plugins)
+pub mod demo;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -301,7 +301,16 @@ mod tests {
     #[test]
     fn plugin_upload_takes_a_version_argument() {
         use clap::Parser;
-        let cli = super::Cli::try_parse_from(["sluice", "plugins", "upload", "p.wasm", "--name", "p", "--version", "1.0.0"]);
+        let cli = super::Cli::try_parse_from([
+            "sluice",
+            "plugins",
+            "upload",
+            "p.wasm",
+            "--name",
+            "p",
+            "--version",
+            "1.0.0",
+        ]);
         assert!(cli.is_ok(), "{cli:?}");
     }
 }

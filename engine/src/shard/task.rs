@@ -776,7 +776,12 @@ fn extract<'a>(
     Ok((ts, k))
 }
 
-fn dead_letter_raw(dlq: &mut OutPartition, rv: &RecordView<'_>, reason: &str, stats: &super::runtime::JobStats) {
+fn dead_letter_raw(
+    dlq: &mut OutPartition,
+    rv: &RecordView<'_>,
+    reason: &str,
+    stats: &super::runtime::JobStats,
+) {
     stats.dead_letters.fetch_add(1, Ordering::Relaxed);
     dlq.buf.push_with(
         rv.timestamp,

@@ -42,12 +42,30 @@ const DEMO_SPAN_MS: i64 = 20_000;
 
 /// Demo job specs, shipped with their plugins.
 const SPECS: &[(&str, &str)] = &[
-    ("fraud-rules", include_str!("../../../plugins/fraud-rules/demo-job.json")),
-    ("surge-pricing", include_str!("../../../plugins/surge-pricing/demo-job.json")),
-    ("sales-rollup", include_str!("../../../plugins/sales-rollup/demo-job.json")),
-    ("sessionize", include_str!("../../../plugins/sessionize/demo-job.json")),
-    ("top-k", include_str!("../../../plugins/top-k/demo-job.json")),
-    ("viewers", include_str!("../../../plugins/viewers/demo-job.json")),
+    (
+        "fraud-rules",
+        include_str!("../../../plugins/fraud-rules/demo-job.json"),
+    ),
+    (
+        "surge-pricing",
+        include_str!("../../../plugins/surge-pricing/demo-job.json"),
+    ),
+    (
+        "sales-rollup",
+        include_str!("../../../plugins/sales-rollup/demo-job.json"),
+    ),
+    (
+        "sessionize",
+        include_str!("../../../plugins/sessionize/demo-job.json"),
+    ),
+    (
+        "top-k",
+        include_str!("../../../plugins/top-k/demo-job.json"),
+    ),
+    (
+        "viewers",
+        include_str!("../../../plugins/viewers/demo-job.json"),
+    ),
 ];
 
 type Source = Box<dyn Iterator<Item = RecordBuf> + Send>;
@@ -62,7 +80,13 @@ fn encoded<E: EventRecord>(it: impl Iterator<Item = E> + Send + 'static) -> Sour
 /// The scenarios' generators, starting now, `rate` events per second each,
 /// long enough for `secs` seconds. Also the fraud alerts a correct job must
 /// raise.
-fn sources(rate: u64, secs: u64) -> Result<(Vec<(&'static str, Source)>, Vec<sluice_gen::scenarios::payments::Alert>)> {
+fn sources(
+    rate: u64,
+    secs: u64,
+) -> Result<(
+    Vec<(&'static str, Source)>,
+    Vec<sluice_gen::scenarios::payments::Alert>,
+)> {
     let base = now_ms();
     let scenario = |seed: u64, keys: u64, skew: f64| ScenarioConfig {
         seed,
@@ -78,7 +102,8 @@ fn sources(rate: u64, secs: u64) -> Result<(Vec<(&'static str, Source)>, Vec<slu
         ..FraudRules::default()
     };
     let pay_scenario = scenario(1, (rate * 20).max(2_000), 0.0);
-    let injections = Injection::evenly_spaced((secs / 5).clamp(3, 300) as usize, &pay_scenario, &rules);
+    let injections =
+        Injection::evenly_spaced((secs / 5).clamp(3, 300) as usize, &pay_scenario, &rules);
     let payments = PaymentsGenerator::new(PaymentsConfig {
         scenario: pay_scenario,
         rules,
@@ -89,7 +114,12 @@ fn sources(rate: u64, secs: u64) -> Result<(Vec<(&'static str, Source)>, Vec<slu
     let mid = base + 5_000;
     let rides = RidesGenerator::new(RidesConfig {
         scenario: scenario(2, 36, 0.5),
-        hot_spots: vec![HotSpot { cell: 7, from_ms: mid, to_ms: mid + 60_000, share: 0.5 }],
+        hot_spots: vec![HotSpot {
+            cell: 7,
+            from_ms: mid,
+            to_ms: mid + 60_000,
+            share: 0.5,
+        }],
         ..RidesConfig::default()
     })?;
     let shop = ShopGenerator::new(ShopConfig {
@@ -117,7 +147,13 @@ fn sources(rate: u64, secs: u64) -> Result<(Vec<(&'static str, Source)>, Vec<slu
 }
 
 /// Sends the generator's events whose time has come, every tick.
-async fn feed(engine: Arc<Engine>, topic: &'static str, mut src: Source, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
+async fn feed(
+    engine: Arc<Engine>,
+    topic: &'static str,
+    mut src: Source,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) {
     let mut pending: Option<RecordBuf> = None;
     while !stop.load(Ordering::Relaxed) {
         let now = now_ms();
@@ -169,22 +205,50 @@ async fn feed(engine: Arc<Engine>, topic: &'static str, mut src: Source, stop: A
 }
 
 fn fmt_rate(v: f64) -> String {
-    if v >= 1e6 { format!("{:.2}M", v / 1e6) } else if v >= 1e3 { format!("{:.1}k", v / 1e3) } else { format!("{v:.0}") }
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// One screen of the terminal dashboard.
-fn screen(engine: &Engine, url: &str, started: Instant, sent: &BTreeMap<&str, Arc<AtomicU64>>, plain: bool) -> String {
+fn screen(
+    engine: &Engine,
+    url: &str,
+    started: Instant,
+    sent: &BTreeMap<&str, Arc<AtomicU64>>,
+    plain: bool,
+) -> String {
     let mut out = String::new();
     let up = started.elapsed().as_secs();
     let jobs = engine.jobs();
-    let total_rate: f64 = jobs.iter().filter_map(|j| j.2.as_ref()).map(|r| f64::from_bits(r.stats.rate_in.load(Ordering::Relaxed))).sum();
-    let total_lag: u64 = jobs.iter().filter_map(|j| j.2.as_ref()).map(|r| r.lag()).sum();
+    let total_rate: f64 = jobs
+        .iter()
+        .filter_map(|j| j.2.as_ref())
+        .map(|r| f64::from_bits(r.stats.rate_in.load(Ordering::Relaxed)))
+        .sum();
+    let total_lag: u64 = jobs
+        .iter()
+        .filter_map(|j| j.2.as_ref())
+        .map(|r| r.lag())
+        .sum();
     if plain {
         let sent_total: u64 = sent.values().map(|s| s.load(Ordering::Relaxed)).sum();
-        return format!("[{up:>4}s] sent {sent_total} events, processing {}/s, lag {total_lag}\n", fmt_rate(total_rate));
+        return format!(
+            "[{up:>4}s] sent {sent_total} events, processing {}/s, lag {total_lag}\n",
+            fmt_rate(total_rate)
+        );
     }
-    out.push_str(&format!("\x1b[1mSLUICE demo\x1b[0m  up {up}s   dashboard {url}   Ctrl-C to stop\n\n"));
-    out.push_str(&format!("{:<14} {:>10} {:>12} {:>8} {:>6} {:>6}\n", "job", "in/s", "records", "lag", "ckpts", "late"));
+    out.push_str(&format!(
+        "\x1b[1mSLUICE demo\x1b[0m  up {up}s   dashboard {url}   Ctrl-C to stop\n\n"
+    ));
+    out.push_str(&format!(
+        "{:<14} {:>10} {:>12} {:>8} {:>6} {:>6}\n",
+        "job", "in/s", "records", "lag", "ckpts", "late"
+    ));
     for (spec, state, rt, _) in &jobs {
         match rt {
             Some(rt) => out.push_str(&format!(
@@ -201,26 +265,68 @@ fn screen(engine: &Engine, url: &str, started: Instant, sent: &BTreeMap<&str, Ar
     }
     out.push_str(&format!("{:<14} {:>10}\n\n", "total", fmt_rate(total_rate)));
     let q = |view: &str, q: Query| engine.views.get(view).map(|v| v.query(&q));
-    if let Some(a) = q("fraud-alerts", Query { limit: Some(5), ..Query::default() }) {
-        out.push_str(&format!("\x1b[1mLatest fraud alerts\x1b[0m ({} total)\n", a.total));
+    if let Some(a) = q(
+        "fraud-alerts",
+        Query {
+            limit: Some(5),
+            ..Query::default()
+        },
+    ) {
+        out.push_str(&format!(
+            "\x1b[1mLatest fraud alerts\x1b[0m ({} total)\n",
+            a.total
+        ));
         for r in &a.rows {
-            out.push_str(&format!("  {:<24} {:<12} {}\n", r.value["rule"].as_str().unwrap_or("?"), r.key, r.value["txn_ids"]));
+            out.push_str(&format!(
+                "  {:<24} {:<12} {}\n",
+                r.value["rule"].as_str().unwrap_or("?"),
+                r.key,
+                r.value["txn_ids"]
+            ));
         }
         out.push('\n');
     }
-    if let Some(a) = q("sales", Query { latest: true, sort: Some("revenue".into()), limit: Some(5), ..Query::default() }) {
+    if let Some(a) = q(
+        "sales",
+        Query {
+            latest: true,
+            sort: Some("revenue".into()),
+            limit: Some(5),
+            ..Query::default()
+        },
+    ) {
         out.push_str("\x1b[1mTop products, latest minute\x1b[0m\n");
         for r in &a.rows {
-            out.push_str(&format!("  {:<14} orders {:>5}  revenue {:>12}\n", r.key, r.value["orders"], r.value["revenue"]));
+            out.push_str(&format!(
+                "  {:<14} orders {:>5}  revenue {:>12}\n",
+                r.key, r.value["orders"], r.value["revenue"]
+            ));
         }
         out.push('\n');
     }
-    if let Some(a) = q("surge", Query { latest: true, limit: Some(36), ..Query::default() }) {
+    if let Some(a) = q(
+        "surge",
+        Query {
+            limit: Some(1_000),
+            ..Query::default()
+        },
+    ) {
+        // Rows come newest window first; the first row of a cell is its price now.
+        let mut cells: BTreeMap<String, f64> = BTreeMap::new();
+        for r in &a.rows {
+            cells
+                .entry(r.key.clone())
+                .or_insert(r.value["multiplier"].as_f64().unwrap_or(1.0));
+        }
         out.push_str("\x1b[1mSurge map (multiplier per cell)\x1b[0m\n  ");
-        let mut cells: Vec<(String, f64)> = a.rows.iter().map(|r| (r.key.clone(), r.value["multiplier"].as_f64().unwrap_or(1.0))).collect();
-        cells.sort_by(|a, b| a.0.cmp(&b.0));
         for (i, (cell, m)) in cells.iter().enumerate() {
-            let color = if *m >= 2.0 { "\x1b[31m" } else if *m > 1.0 { "\x1b[33m" } else { "\x1b[32m" };
+            let color = if *m >= 2.0 {
+                "\x1b[31m"
+            } else if *m > 1.0 {
+                "\x1b[33m"
+            } else {
+                "\x1b[32m"
+            };
             out.push_str(&format!("{color}{cell:>5} ×{m:.1}\x1b[0m  "));
             if i % 6 == 5 {
                 out.push_str("\n  ");
@@ -228,10 +334,22 @@ fn screen(engine: &Engine, url: &str, started: Instant, sent: &BTreeMap<&str, Ar
         }
         out.push('\n');
     }
-    if let Some(a) = q("leaderboard", Query { latest: true, sort: Some("points".into()), limit: Some(5), ..Query::default() }) {
-        out.push_str("\x1b[1mLeaderboard\x1b[0m\n");
+    if let Some(a) = q(
+        "leaderboard",
+        Query {
+            sort: Some("points".into()),
+            limit: Some(5),
+            ..Query::default()
+        },
+    ) {
+        out.push_str("\x1b[1mLeaderboard (all contests)\x1b[0m\n");
         for (i, r) in a.rows.iter().enumerate() {
-            out.push_str(&format!("  {}. {:<14} {}\n", i + 1, r.key, r.value["points"]));
+            out.push_str(&format!(
+                "  {}. {:<24} {}\n",
+                i + 1,
+                r.key,
+                r.value["points"]
+            ));
         }
     }
     out
@@ -244,7 +362,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let data_dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => {
-            tmp = tempfile::Builder::new().prefix("sluice-demo-").tempdir().context("cannot create a temporary data dir")?;
+            tmp = tempfile::Builder::new()
+                .prefix("sluice-demo-")
+                .tempdir()
+                .context("cannot create a temporary data dir")?;
             tmp.path().to_owned()
         }
     };
@@ -260,7 +381,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         match tokio::net::TcpListener::bind(args.listen).await {
             Ok(l) => Ok(l),
             // The default port is taken (another demo?): take any free one.
-            Err(_) => tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await,
+            Err(_) => {
+                tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+            }
         }
     })?;
     let url = format!("http://{}/", listener.local_addr()?);
@@ -276,8 +399,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
         engine.log.create_topic(cfg)?;
     }
     for (plugin, text) in SPECS {
-        let spec = JobSpec::from_json(text.as_bytes()).with_context(|| format!("demo job of {plugin}"))?;
-        engine.create_job(spec).with_context(|| format!("starting the demo job of {plugin}"))?;
+        let spec =
+            JobSpec::from_json(text.as_bytes()).with_context(|| format!("demo job of {plugin}"))?;
+        engine
+            .create_job(spec)
+            .with_context(|| format!("starting the demo job of {plugin}"))?;
     }
 
     // Traffic.
@@ -300,7 +426,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         });
     }
 
-    println!("Sluice demo: web dashboard at {url} (data in {})", data_dir.display());
+    println!(
+        "Sluice demo: web dashboard at {url} (data in {})",
+        data_dir.display()
+    );
     let started = Instant::now();
     let deadline = args.for_secs.map(|s| started + Duration::from_secs(s));
     let tty = !args.plain && std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -325,13 +454,22 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let _ = rt.block_on(f);
     }
     let drain = Instant::now();
-    while engine.jobs().iter().filter_map(|j| j.2.as_ref()).any(|r| r.lag() > 0) && drain.elapsed() < Duration::from_secs(10) {
+    while engine
+        .jobs()
+        .iter()
+        .filter_map(|j| j.2.as_ref())
+        .any(|r| r.lag() > 0)
+        && drain.elapsed() < Duration::from_secs(10)
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     let total_sent: u64 = sent.values().map(|s| s.load(Ordering::Relaxed)).sum();
     let secs = started.elapsed().as_secs_f64();
     println!("\nSluice demo summary after {secs:.1} s");
-    println!("  events generated and ingested: {total_sent} ({:.0}/s)", total_sent as f64 / secs);
+    println!(
+        "  events generated and ingested: {total_sent} ({:.0}/s)",
+        total_sent as f64 / secs
+    );
     for (spec, state, rt, _) in engine.jobs() {
         match rt {
             Some(rt) => println!(
@@ -346,14 +484,28 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
     }
     let now = now_ms();
-    let due: Vec<_> = expected.iter().filter(|a| a.detected_at <= now - 5_000).collect();
+    let due: Vec<_> = expected
+        .iter()
+        .filter(|a| a.detected_at <= now - 5_000)
+        .collect();
     let caught = engine.views.get("fraud-alerts").map_or(0, |v| {
-        let rows = v.query(&Query { limit: Some(crate::state::view::MAX_QUERY_LIMIT), ..Query::default() }).rows;
+        let rows = v
+            .query(&Query {
+                limit: Some(crate::state::view::MAX_QUERY_LIMIT),
+                ..Query::default()
+            })
+            .rows;
         due.iter()
-            .filter(|a| rows.iter().any(|r| r.value["txn_ids"] == serde_json::json!(a.txn_ids)))
+            .filter(|a| {
+                rows.iter()
+                    .any(|r| r.value["txn_ids"] == serde_json::json!(a.txn_ids))
+            })
             .count()
     });
-    println!("  fraud patterns injected and due: {}, caught: {caught}", due.len());
+    println!(
+        "  fraud patterns injected and due: {}, caught: {caught}",
+        due.len()
+    );
     let _ = stop_http.send(());
     let _ = rt.block_on(server);
     engine.shutdown();
