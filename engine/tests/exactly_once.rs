@@ -195,7 +195,7 @@ fn produce(port: u16, input: &[Vec<u8>], flaky: bool) -> u64 {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        if flaky && rng % 4 == 0 {
+        if flaky && rng.is_multiple_of(4) {
             let _ = agent
                 .post(&url)
                 .header("Content-Type", "application/x-ndjson")

@@ -80,13 +80,13 @@ fn encoded<E: EventRecord>(it: impl Iterator<Item = E> + Send + 'static) -> Sour
 /// The scenarios' generators, starting now, `rate` events per second each,
 /// long enough for `secs` seconds. Also the fraud alerts a correct job must
 /// raise.
-fn sources(
-    rate: u64,
-    secs: u64,
-) -> Result<(
-    Vec<(&'static str, Source)>,
-    Vec<sluice_gen::scenarios::payments::Alert>,
-)> {
+/// The scenarios' sources and the fraud alerts a correct job must raise.
+struct Sources {
+    topics: Vec<(&'static str, Source)>,
+    expected: Vec<sluice_gen::scenarios::payments::Alert>,
+}
+
+fn sources(rate: u64, secs: u64) -> Result<Sources> {
     let base = now_ms();
     let scenario = |seed: u64, keys: u64, skew: f64| ScenarioConfig {
         seed,
@@ -134,8 +134,8 @@ fn sources(
         scenario: scenario(5, 12, 1.0),
         ..HeartbeatsConfig::default()
     })?;
-    Ok((
-        vec![
+    Ok(Sources {
+        topics: vec![
             ("payments", encoded(payments)),
             ("rides", encoded(rides)),
             ("shop", encoded(shop)),
@@ -143,7 +143,7 @@ fn sources(
             ("heartbeats", encoded(beats)),
         ],
         expected,
-    ))
+    })
 }
 
 /// Sends the generator's events whose time has come, every tick.
@@ -158,11 +158,7 @@ async fn feed(
     while !stop.load(Ordering::Relaxed) {
         let now = now_ms();
         let mut batch = NewRecords::default();
-        loop {
-            let r = match pending.take().or_else(|| src.next()) {
-                Some(r) => r,
-                None => break,
-            };
+        while let Some(r) = pending.take().or_else(|| src.next()) {
             // Generators run slightly ahead of event time; hold back the future.
             if r.timestamp > now + 1_000 {
                 pending = Some(r);
@@ -408,7 +404,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     // Traffic.
     let secs = args.for_secs.unwrap_or(3_600);
-    let (srcs, expected) = sources(args.rate, secs + 60)?;
+    let Sources {
+        topics: srcs,
+        expected,
+    } = sources(args.rate, secs + 60)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut sent = BTreeMap::new();
     let mut feeders = Vec::new();
