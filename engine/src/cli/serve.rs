@@ -190,6 +190,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     result
 }
 
+/// `text` with every run of whitespace (newlines of TOML error diagrams
+/// included) made one space: a notify `STATUS=` is one line, and so is a
+/// log line worth grepping.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// What the signal loop needs.
 struct Daemon {
     engine: Arc<Engine>,
@@ -270,7 +277,7 @@ impl Daemon {
         let mut new = match effective_config(&self.args) {
             Ok(c) => c,
             Err(e) => {
-                let why = format!("{e:#}");
+                let why = one_line(&format!("{e:#}"));
                 tracing::error!(
                     "SIGHUP: new configuration in {} refused, the running one stays: {why}",
                     path.display()

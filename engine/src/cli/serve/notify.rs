@@ -22,6 +22,8 @@ use crate::job::engine::Engine;
 /// Shortest and longest pause between two rounds of the loop.
 const MIN_TICK: Duration = Duration::from_millis(50);
 const MAX_TICK: Duration = Duration::from_secs(1);
+/// How often the loop looks for readiness before READY=1 went out.
+const READY_POLL: Duration = Duration::from_millis(10);
 
 /// Sends one datagram; outside systemd there is no socket, which is fine.
 pub fn send(states: &[NotifyState]) {
@@ -74,7 +76,9 @@ impl Reporter {
             None => "configuration reloaded".to_owned(),
             Some(why) => format!("reload refused, previous configuration kept: {why}"),
         };
-        state.reload_refused = refused;
+        // STATUS= is one line of the datagram.
+        let status = status.replace('\n', " ");
+        state.reload_refused = refused.map(|why| format!("last reload refused: {why}"));
         send(&[NotifyState::Ready, NotifyState::Status(&status)]);
     }
 
@@ -156,10 +160,10 @@ fn stall_for(engine: &Engine, watchdog: Option<Duration>, tick: Duration) -> Dur
 fn status_line(engine: &Engine) -> String {
     let jobs = engine.jobs();
     let running: Vec<_> = jobs.iter().filter_map(|j| j.2.as_ref()).collect();
-    let rate: f64 = running
+    let rate = running
         .iter()
         .map(|rt| f64::from_bits(rt.stats.rate_in.load(Ordering::Relaxed)))
-        .sum();
+        .fold(0.0, |a, b| a + b);
     let lag: u64 = running.iter().map(|rt| rt.lag()).sum();
     let ingested: u64 = engine
         .shards()
@@ -209,14 +213,23 @@ pub async fn run(engine: Arc<Engine>, reporter: Arc<Reporter>, listen: std::net:
     let mut beats = Heartbeats::new(&engine);
     let mut ready_sent = false;
     let mut reported_stuck: Vec<usize> = Vec::new();
+    let mut last_round: Option<Instant> = None;
     loop {
         if reporter.is_stopping() {
             return;
         }
+        // Until READY goes out, look often so it goes out promptly; the
+        // other messages keep the tick.
+        let becomes_ready = !ready_sent && engine.is_ready();
+        if !becomes_ready && last_round.is_some_and(|t| t.elapsed() < tick) {
+            tokio::time::sleep(READY_POLL).await;
+            continue;
+        }
+        last_round = Some(Instant::now());
         let stuck = beats.stuck(&engine, stall);
         let mut status = if ready_sent {
             status_line(&engine)
-        } else if engine.is_ready() {
+        } else if becomes_ready {
             let r = engine.recovery();
             format!(
                 "ready on {listen}; recovery replayed {} records of {} jobs in {} ms",
@@ -238,7 +251,7 @@ pub async fn run(engine: Arc<Engine>, reporter: Arc<Reporter>, listen: std::net:
             status = format!("{status}; {n}");
         }
         let mut states = vec![NotifyState::Status(&status)];
-        if !ready_sent && engine.is_ready() {
+        if becomes_ready {
             states.push(NotifyState::Ready);
             ready_sent = true;
             tracing::info!(%listen, "ready (READY=1 sent when run by systemd)");
@@ -248,7 +261,9 @@ pub async fn run(engine: Arc<Engine>, reporter: Arc<Reporter>, listen: std::net:
             if ids.is_empty() {
                 tracing::info!("every shard turns again; watchdog pings resume");
             } else {
-                tracing::error!(shards = ?ids, stall = ?stall, "shard loop stuck; withholding the systemd watchdog ping");
+                tracing::error!(
+                    "shard loop stuck: shards {ids:?} have not turned for {stall:?}; withholding the systemd watchdog ping"
+                );
             }
             reported_stuck = ids;
         }
@@ -258,6 +273,7 @@ pub async fn run(engine: Arc<Engine>, reporter: Arc<Reporter>, listen: std::net:
         if !reporter.send_running(&states) {
             return;
         }
-        tokio::time::sleep(tick).await;
+        let pause = if ready_sent { tick } else { READY_POLL };
+        tokio::time::sleep(pause).await;
     }
 }
