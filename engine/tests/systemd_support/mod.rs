@@ -231,3 +231,39 @@ impl Drop for Daemon {
         self.done.store(true, Ordering::Relaxed);
     }
 }
+
+/// The path of a systemd tool, or `None` (after saying so loudly) when it is
+/// missing. CI sets `SLUICE_REQUIRE_SYSTEMD=1`, and then a missing tool
+/// fails the test instead.
+pub fn systemd_tool(name: &str) -> Option<PathBuf> {
+    optional_tool(name, "SLUICE_REQUIRE_SYSTEMD", "systemd")
+}
+
+/// The path of `name` on PATH (or in the usual bin dirs). When missing: a
+/// failure if `require_var` is `1`, else `None` and a loud SKIPPED line
+/// saying which Debian `package` brings it.
+pub fn optional_tool(name: &str, require_var: &str, package: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var(require_var).as_deref() != Ok("1"),
+            "`{name}` is not installed but {require_var}=1: install Debian's `{package}` package"
+        );
+        eprintln!(
+            "SKIPPED: `{name}` is not installed (apt-get install {package}); set {require_var}=1 to make this a failure"
+        );
+    }
+    found
+}
+
+/// The repository root (the workspace, one level above `engine/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("engine/ has a parent")
+        .to_owned()
+}
