@@ -503,3 +503,43 @@ fn allowed_cores_of_this_process() -> Vec<usize> {
     }
     cores
 }
+
+#[test]
+fn debug_hang_route_exists_only_with_fault_injection_on() {
+    let url = "/api/v1/debug/hang?shard=0&ms=10";
+    let off = support::Server::start(1, |c| c.auth.admin_token = ADMIN.into());
+    let (st, body) = post(&off.url(url), Some(ADMIN), "application/json", b"");
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such route"),
+        "looks like any unknown route: {body}"
+    );
+    drop(off);
+    let on = support::Server::start(2, |c| {
+        c.auth.admin_token = ADMIN.into();
+        c.testing.fault_injection = true;
+    });
+    let (st, _) = post(&on.url(url), None, "application/json", b"");
+    assert_eq!(st, 401);
+    for (query, says) in [
+        ("shard=5&ms=10", "shards 0 to 1"),
+        ("shard=0&ms=0", "1 to 60000 ms"),
+        ("shard=0&ms=600000", "1 to 60000 ms"),
+        ("shard=zero&ms=10", "?shard=<index>&ms=<milliseconds>"),
+    ] {
+        let (st, body) = post(
+            &on.url(&format!("/api/v1/debug/hang?{query}")),
+            Some(ADMIN),
+            "application/json",
+            b"",
+        );
+        assert_eq!(st, 400, "{query}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{query}: {msg}");
+    }
+    let (st, body) = post(&on.url(url), Some(ADMIN), "application/json", b"");
+    assert_eq!((st, body), (202, json!({"shard": 0, "ms": 10})));
+}
