@@ -3,16 +3,20 @@
 //! sysusers and tmpfiles entries expect it (in a scratch root, DESTDIR
 //! style), `uninstall.sh` keeps the data unless told to purge, and the
 //! shipped `sluice.toml` is the built-in defaults with every key written out.
+//! With `strace` installed, the daemon's real system calls (start, ingest,
+//! a Wasm job, checkpoint, reload, stop) all pass the unit's filter.
 
+mod support;
 mod systemd_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::json;
 use sluice::config::Config;
-use systemd_support::{BIN, repo_root, systemd_tool};
+use systemd_support::{BIN, Daemon, optional_tool, repo_root, systemd_tool, write_config};
 
 /// `key=value` lines of a unit file, values of repeated keys in order.
 fn unit_keys(text: &str) -> BTreeMap<String, Vec<String>> {
@@ -113,6 +117,20 @@ fn expand(analyze: &Path, group: &str) -> Vec<String> {
     names
 }
 
+/// The syscalls the unit's `SystemCallFilter=` lines let through.
+fn filter_allows(analyze: &Path, keys: &BTreeMap<String, Vec<String>>) -> BTreeSet<String> {
+    let (mut allowed, mut denied) = (BTreeSet::new(), BTreeSet::new());
+    for f in &keys["SystemCallFilter"] {
+        for item in f.split_whitespace() {
+            match item.strip_prefix('~') {
+                Some(d) => denied.extend(expand(analyze, d)),
+                None => allowed.extend(expand(analyze, item)),
+            }
+        }
+    }
+    allowed.difference(&denied).cloned().collect()
+}
+
 #[test]
 fn unit_leaves_the_wasm_jit_and_shard_pinning_working() {
     let keys = unit_keys(&unit_text());
@@ -122,15 +140,7 @@ fn unit_leaves_the_wasm_jit_and_shard_pinning_working() {
     let Some(analyze) = systemd_tool("systemd-analyze") else {
         return;
     };
-    let (mut allowed, mut denied) = (Vec::new(), Vec::new());
-    for f in &keys["SystemCallFilter"] {
-        for item in f.split_whitespace() {
-            match item.strip_prefix('~') {
-                Some(d) => denied.extend(expand(&analyze, d)),
-                None => allowed.extend(expand(&analyze, item)),
-            }
-        }
-    }
+    let allowed = filter_allows(&analyze, &keys);
     // What the shards, the log and wasmtime's JIT call.
     for needed in [
         "sched_setaffinity",
@@ -150,7 +160,7 @@ fn unit_leaves_the_wasm_jit_and_shard_pinning_working() {
         "sigaltstack",
     ] {
         assert!(
-            allowed.iter().any(|s| s == needed) && !denied.iter().any(|s| s == needed),
+            allowed.contains(needed),
             "the unit's SystemCallFilter blocks {needed}"
         );
     }
@@ -264,9 +274,9 @@ fn install_sh_puts_every_file_where_the_unit_expects_it() {
         let st = Command::new(sysusers_bin)
             .arg(format!("--root={}", r.display()))
             .arg(inside(r, "/usr/lib/sysusers.d/sluice.conf"))
-            .status()
+            .output()
             .unwrap();
-        assert!(st.success(), "systemd-sysusers");
+        assert!(st.status.success(), "systemd-sysusers: {st:?}");
         let passwd = std::fs::read_to_string(inside(r, "/etc/passwd")).unwrap();
         let line = passwd
             .lines()
@@ -282,9 +292,9 @@ fn install_sh_puts_every_file_where_the_unit_expects_it() {
             .arg(format!("--root={}", r.display()))
             .arg("--create")
             .arg(inside(r, "/usr/lib/tmpfiles.d/sluice.conf"))
-            .status()
+            .output()
             .unwrap();
-        assert!(st.success(), "systemd-tmpfiles");
+        assert!(st.status.success(), "systemd-tmpfiles: {st:?}");
         let data = inside(r, &state);
         assert_eq!(mode(&data), 0o750);
         // SAFETY: geteuid has no preconditions.
@@ -402,4 +412,96 @@ fn shipped_config_is_the_defaults_with_every_key_written_out() {
     keys(&written, "", &mut have);
     let missing: Vec<&String> = want.iter().filter(|k| !have.contains(k)).collect();
     assert!(missing.is_empty(), "sluice.toml does not show {missing:?}");
+}
+
+/// The process `strace` runs (its only child).
+fn tracee(strace_pid: u32) -> i32 {
+    let children =
+        std::fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children")).unwrap();
+    children.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_syscall_filter_allows_every_call_sluice_makes() {
+    let Some(analyze) = systemd_tool("systemd-analyze") else {
+        return;
+    };
+    let Some(strace) = optional_tool("strace", "SLUICE_REQUIRE_STRACE", "strace") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "shards = 1");
+    let trace = dir.path().join("trace");
+    let mut d = Daemon::start_wrapped(
+        dir.path(),
+        None,
+        &[
+            strace.to_str().unwrap(),
+            "-f",
+            "-qq",
+            "-o",
+            trace.to_str().unwrap(),
+        ],
+    );
+    d.wait_note("READY=1", 0, |n| n.has("READY=1"));
+    // A Wasm job end to end: compile, instantiate, run, checkpoint.
+    let (st, body) = support::post_json(
+        &d.url("/api/v1/topics"),
+        None,
+        &json!({"name": "bids", "partitions": 1}),
+    );
+    assert_eq!(st, 201, "{body}");
+    let line = br#"{"key":"1","timestamp":1000,"value":{"bid":{"auction":1,"bidder":2,"price":3,"channel":"c","url":"u","date_time":1000,"extra":""}}}"#;
+    let url = d.url("/api/v1/topics/bids/records");
+    let (st, body) = support::send("POST", &url, None, "application/x-ndjson", line);
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = support::post_json(
+        &d.url("/api/v1/jobs"),
+        None,
+        &json!({"name": "q0", "sources": [{"topic": "bids"}],
+                "operators": [{"plugin": "nexmark@0.1.0", "config": {"query": "q0"}}],
+                "sinks": {"main": {"topic": {"topic": "q0-out"}}}}),
+    );
+    assert_eq!(st, 201, "{body}");
+    d.wait_for("job q0 to run the record", |d| {
+        let (_, j) = support::get(&d.url("/api/v1/jobs/q0"), None);
+        (j["records_out"].as_u64()? >= 1).then_some(())
+    });
+    let url = d.url("/api/v1/jobs/q0/checkpoint");
+    let (st, body) = support::send("POST", &url, None, "application/json", b"");
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(support::get(&d.url("/metrics"), None).0, 200);
+    let pid = tracee(d.child.id());
+    let n = d.notes().len();
+    // SAFETY: kill(2) on the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    d.wait_note("READY=1 after the reload", n, |n| n.has("READY=1"));
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert!(d.exit_status().success(), "{}", d.log());
+
+    let used: BTreeSet<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let call = l.split_whitespace().nth(1)?;
+            let name = call.split('(').next()?;
+            (call.contains('(')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+            .then(|| name.to_owned())
+        })
+        .collect();
+    for seen in ["mprotect", "sched_setaffinity", "fdatasync", "rename"] {
+        assert!(
+            used.iter().any(|u| u.starts_with(seen)),
+            "the trace lacks {seen}: {used:?}"
+        );
+    }
+    let allowed = filter_allows(&analyze, &unit_keys(&unit_text()));
+    let blocked: Vec<&String> = used.iter().filter(|u| !allowed.contains(*u)).collect();
+    assert!(
+        blocked.is_empty(),
+        "sluice calls {blocked:?}, which the unit's SystemCallFilter would refuse (EPERM)"
+    );
 }

@@ -65,6 +65,12 @@ impl Daemon {
     /// Starts `sluice serve --config <dir>/sluice.toml` with its notify
     /// socket in `dir`; with `watchdog`, as under `WatchdogSec=`.
     pub fn start(dir: &Path, watchdog: Option<Duration>) -> Daemon {
+        Daemon::start_wrapped(dir, watchdog, &[])
+    }
+
+    /// Like [`Daemon::start`], with `wrapper` (e.g. `strace -f -o …`) in
+    /// front of the binary; [`Daemon::signal`] then reaches the wrapper.
+    pub fn start_wrapped(dir: &Path, watchdog: Option<Duration>, wrapper: &[&str]) -> Daemon {
         let config_path = dir.join("sluice.toml");
         let sock_path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&sock_path);
@@ -76,6 +82,7 @@ impl Daemon {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(r#"[ -n "$WATCHDOG_USEC" ] && export WATCHDOG_PID=$$; exec "$0" "$@""#)
+            .args(wrapper)
             .arg(BIN)
             .args(["serve", "--config"])
             .arg(&config_path)
