@@ -7,6 +7,7 @@
 mod support;
 mod systemd_support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -542,4 +543,31 @@ fn debug_hang_route_exists_only_with_fault_injection_on() {
     }
     let (st, body) = post(&on.url(url), Some(ADMIN), "application/json", b"");
     assert_eq!((st, body), (202, json!({"shard": 0, "ms": 10})));
+}
+
+#[test]
+fn logs_are_plain_text_off_the_journal_and_journald_is_tried_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "shards = 1");
+    let mut d = Daemon::start(dir.path(), None);
+    d.wait_note("READY=1", 0, |n| n.has("READY=1"));
+    let log = d.log();
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
+    assert!(!log.contains("journald"), "{log}");
+    drop(d);
+
+    // stderr is the journal stream systemd would have connected.
+    if Path::new("/run/systemd/journal/socket").exists() {
+        eprintln!("SKIPPED (partly): a journald runs here, so the daemon would log into it");
+        return;
+    }
+    let as_journal = r#"export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); exec "$0" "$@""#;
+    let mut d = Daemon::start_wrapped(dir.path(), None, &["/bin/sh", "-c", as_journal]);
+    d.wait_note("READY=1", 0, |n| n.has("READY=1"));
+    let log = d.log();
+    assert!(
+        log.contains("cannot reach journald") && log.contains("logging to stderr"),
+        "{log}"
+    );
 }
