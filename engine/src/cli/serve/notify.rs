@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
@@ -26,9 +26,13 @@ const MAX_TICK: Duration = Duration::from_secs(1);
 const READY_POLL: Duration = Duration::from_millis(10);
 
 /// Sends one datagram; outside systemd there is no socket, which is fine.
+/// A socket that is set but unreachable is reported once, not every tick.
 pub fn send(states: &[NotifyState]) {
-    if let Err(e) = sd_notify::notify(false, states) {
-        tracing::warn!(error = %e, "cannot reach systemd's notify socket");
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if let Err(e) = sd_notify::notify(false, states)
+        && !WARNED.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!("cannot reach systemd's notify socket (NOTIFY_SOCKET): {e}");
     }
 }
 
@@ -203,12 +207,13 @@ pub async fn run(engine: Arc<Engine>, reporter: Arc<Reporter>, listen: std::net:
         let deadline = Duration::from_millis(engine.config().wasm.call_deadline_ms);
         if w < deadline * 2 {
             tracing::warn!(
-                watchdog = ?w,
-                call_deadline = ?deadline,
-                "WatchdogSec is shorter than twice wasm.call_deadline_ms: one slow plugin call can get the service restarted"
+                "WatchdogSec ({w:?}) is shorter than twice wasm.call_deadline_ms ({deadline:?}): \
+                 one slow plugin call can get the service restarted"
             );
         }
-        tracing::info!(watchdog = ?w, stall = ?stall, "systemd watchdog on: pings stop while a shard is stuck");
+        tracing::info!(
+            "systemd watchdog every {w:?}: pings stop while a shard has not turned for {stall:?}"
+        );
     }
     let mut beats = Heartbeats::new(&engine);
     let mut ready_sent = false;
@@ -254,15 +259,22 @@ pub async fn run(engine: Arc<Engine>, reporter: Arc<Reporter>, listen: std::net:
         if becomes_ready {
             states.push(NotifyState::Ready);
             ready_sent = true;
-            tracing::info!(%listen, "ready (READY=1 sent when run by systemd)");
+            tracing::info!("ready on {listen} (READY=1 when run by systemd)");
         }
         let ids: Vec<usize> = stuck.iter().map(|s| s.0).collect();
         if ids != reported_stuck {
+            let pings = watchdog.is_some();
             if ids.is_empty() {
-                tracing::info!("every shard turns again; watchdog pings resume");
+                let then = if pings { "; watchdog pings resume" } else { "" };
+                tracing::info!("every shard turns again{then}");
             } else {
+                let then = if pings {
+                    "; withholding the systemd watchdog ping"
+                } else {
+                    ""
+                };
                 tracing::error!(
-                    "shard loop stuck: shards {ids:?} have not turned for {stall:?}; withholding the systemd watchdog ping"
+                    "shard loop stuck: shards {ids:?} have not turned for {stall:?}{then}"
                 );
             }
             reported_stuck = ids;
