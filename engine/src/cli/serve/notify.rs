@@ -8,7 +8,9 @@
 //! messages (`RELOADING=1`, `STOPPING=1`) through [`Reporter`], which also
 //! stops the loop so no `READY` or `WATCHDOG` follows a `STOPPING`.
 //!
-//! Outside systemd (`NOTIFY_SOCKET` unset) every send is a no-op.
+//! The loop runs on the HTTP runtime on purpose: a runtime too busy or
+//! wedged to schedule it also stops the pings. Outside systemd
+//! (`NOTIFY_SOCKET` unset) every send is a no-op.
 
 use std::sync::Arc;
 use std::sync::Mutex;
