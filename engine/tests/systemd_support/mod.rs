@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod unit;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
