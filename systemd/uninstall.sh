@@ -1,31 +1,52 @@
 #!/usr/bin/env bash
-# Removes the Sluice service. Keeps /var/lib/sluice (the data) and
-# /etc/sluice (the configuration) unless --purge is given.
+# Removes the Sluice service and its files. Keeps the data (/var/lib/sluice)
+# and the configuration (/etc/sluice) unless --purge is given.
 #
-#   systemd/uninstall.sh [--purge]
-#   DESTDIR=/tmp/root systemd/uninstall.sh [--purge]   (scratch root, no systemctl)
+#   systemd/uninstall.sh            stop, disable, remove binary, unit and docs
+#   systemd/uninstall.sh --purge    also delete /var/lib/sluice and /etc/sluice
+#   DESTDIR=/tmp/root systemd/uninstall.sh [--purge]
+#                                   the same inside a scratch root (no systemctl)
+#
+# The `sluice` user stays (removing it could hand its uid to another account
+# while files it owned remain); `userdel sluice` removes it.
 set -euo pipefail
 destdir="${DESTDIR:-}"
 purge=0
-case "${1:-}" in
-  --purge) purge=1 ;;
-  "") ;;
-  *) echo "uninstall.sh: unknown argument '$1'; use --purge to also delete data and config" >&2; exit 2 ;;
-esac
-if [ -z "$destdir" ] && command -v systemctl >/dev/null; then
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --purge) purge=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "uninstall.sh: unknown argument '$1'; use --purge to also delete data and configuration" >&2
+       exit 2 ;;
+  esac
+done
+
+if [ -z "$destdir" ] && [ "$(id -u)" != 0 ]; then
+  echo "uninstall.sh: run as root (or use DESTDIR=<dir> for a scratch root)" >&2
+  exit 1
+fi
+
+live=0
+if [ -z "$destdir" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  live=1
+  # Stopping writes every job's final checkpoint.
   systemctl disable --now sluice.service 2>/dev/null || true
 fi
 rm -f "$destdir/usr/bin/sluice" \
       "$destdir/usr/lib/systemd/system/sluice.service" \
       "$destdir/usr/lib/sysusers.d/sluice.conf" \
       "$destdir/usr/lib/tmpfiles.d/sluice.conf"
-rm -rf "$destdir/usr/share/doc/sluice"
+rm -rf "$destdir/usr/share/sluice" "$destdir/usr/share/doc/sluice"
+if [ "$live" = 1 ]; then
+  systemctl daemon-reload || true
+fi
 if [ "$purge" = 1 ]; then
   rm -rf "$destdir/var/lib/sluice" "$destdir/etc/sluice"
   echo "removed sluice, its data and its configuration"
 else
-  echo "removed sluice; kept $destdir/var/lib/sluice and $destdir/etc/sluice (use --purge to delete them)"
-fi
-if [ -z "$destdir" ] && command -v systemctl >/dev/null; then
-  systemctl daemon-reload || true
+  echo "removed sluice; kept $destdir/var/lib/sluice (data) and $destdir/etc/sluice (configuration);"
+  echo "uninstall.sh --purge deletes them"
 fi

@@ -36,12 +36,22 @@ pub struct Config {
     pub log_level: String,
     /// Reloadable.
     pub auth: Auth,
-    /// Reloadable, except `ingest_queue_batches`, `max_lag_records` and
-    /// `log_quota_bytes`, which take effect at the next start.
+    /// Reloadable, except the queue, lag and quota bounds (fixed at start).
     pub limits: Limits,
     pub wasm: WasmLimits,
     /// Settings of topics created without their own.
     pub topic_defaults: TopicDefaults,
+    /// Switches for tests; never on in production.
+    pub testing: Testing,
+}
+
+/// Test-only switches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Testing {
+    /// Enables `POST /api/v1/debug/hang` (admin token required), which wedges
+    /// a shard so tests can watch the systemd watchdog fire. Off: 404.
+    pub fault_injection: bool,
 }
 
 /// Bearer tokens. An empty token means "not required" for ingest and read;
@@ -111,6 +121,7 @@ impl Default for Config {
             limits: Limits::default(),
             wasm: WasmLimits::default(),
             topic_defaults: TopicDefaults::default(),
+            testing: Testing::default(),
         }
     }
 }
@@ -283,25 +294,24 @@ impl Config {
     /// Applies the reloadable keys of `new`; returns the names of keys that
     /// differ but need a restart.
     pub fn reload_from(&mut self, new: &Config) -> Vec<&'static str> {
-        let mut restart = Vec::new();
-        // Queues are sized and the log's quota set when they are created.
-        if self.limits.ingest_queue_batches != new.limits.ingest_queue_batches {
-            restart.push("limits.ingest_queue_batches");
-        }
-        if self.limits.max_lag_records != new.limits.max_lag_records {
-            restart.push("limits.max_lag_records");
-        }
-        if self.limits.log_quota_bytes != new.limits.log_quota_bytes {
-            restart.push("limits.log_quota_bytes");
-        }
         self.log_level = new.log_level.clone();
         self.auth = new.auth.clone();
-        self.limits = Limits {
-            ingest_queue_batches: self.limits.ingest_queue_batches,
-            max_lag_records: self.limits.max_lag_records,
-            log_quota_bytes: self.limits.log_quota_bytes,
-            ..new.limits.clone()
-        };
+        let mut restart = Vec::new();
+        // Sized or handed to the shards and the log at start: these limits
+        // keep their running values until a restart.
+        let old = std::mem::replace(&mut self.limits, new.limits.clone());
+        if old.ingest_queue_batches != new.limits.ingest_queue_batches {
+            restart.push("limits.ingest_queue_batches");
+            self.limits.ingest_queue_batches = old.ingest_queue_batches;
+        }
+        if old.max_lag_records != new.limits.max_lag_records {
+            restart.push("limits.max_lag_records");
+            self.limits.max_lag_records = old.max_lag_records;
+        }
+        if old.log_quota_bytes != new.limits.log_quota_bytes {
+            restart.push("limits.log_quota_bytes");
+            self.limits.log_quota_bytes = old.log_quota_bytes;
+        }
         if self.data_dir != new.data_dir {
             restart.push("data_dir");
         }
@@ -319,6 +329,9 @@ impl Config {
         }
         if self.topic_defaults != new.topic_defaults {
             restart.push("topic_defaults");
+        }
+        if self.testing != new.testing {
+            restart.push("testing");
         }
         restart
     }
@@ -367,13 +380,19 @@ mod tests {
             ..Config::default()
         };
         n.limits.max_body_bytes = 4096;
-        n.limits.max_lag_records = 7;
         let restart = c.reload_from(&n);
         assert_eq!(c.log_level, "debug");
         assert_eq!(c.limits.max_body_bytes, 4096);
-        assert_eq!(c.limits.max_lag_records, Limits::default().max_lag_records);
         assert_eq!(c.shards, 0);
-        assert_eq!(restart, vec!["limits.max_lag_records", "shards"]);
+        assert_eq!(restart, vec!["shards"]);
+        // Limits fixed at start keep their running value and are named.
+        let mut n = c.clone();
+        n.limits.max_lag_records = 7;
+        n.limits.max_record_bytes = 2048;
+        let restart = c.reload_from(&n);
+        assert_eq!(restart, vec!["limits.max_lag_records"]);
+        assert_eq!(c.limits.max_lag_records, Limits::default().max_lag_records);
+        assert_eq!(c.limits.max_record_bytes, 2048);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod auth;
 mod body;
 mod dashboard;
+mod debug;
 pub mod error;
 mod jobs;
 pub mod metrics_text;
@@ -72,6 +73,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/jobs/{name}/checkpoint", post(jobs::checkpoint))
         .route("/api/v1/views", get(views::list))
         .route("/api/v1/views/{name}", get(views::query))
+        .route("/api/v1/debug/hang", post(debug::hang))
         .fallback(|| async { ApiError::not_found("no such route; see /api/v1/openapi.json") })
         .with_state(state)
 }

@@ -20,11 +20,23 @@ use crate::time::{NO_WATERMARK, SourceClock};
 use crate::wasm::InstanceLabel;
 
 /// What launching a job yields: its runtime, the checkpoint problems met
-/// (corrupt files skipped), and per stage-0 partition the records to replay.
+/// (corrupt files skipped), and what each stage-0 partition must replay.
 pub(super) struct Launched {
     pub runtime: Arc<JobRuntime>,
     pub problems: Vec<String>,
-    pub replay: Vec<(u32, u64)>,
+    pub replay: Vec<Replay>,
+}
+
+/// What one stage-0 task must read before the job has caught up with the
+/// log it found at start.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Replay {
+    pub partition: u32,
+    /// The task's records-read count restored from its checkpoint (its
+    /// `TaskInfo::records_in` counts on from there).
+    pub restored_records_in: u64,
+    /// Records between the checkpoint and the end of the log.
+    pub records: u64,
 }
 
 impl Engine {
@@ -130,7 +142,11 @@ impl Engine {
                     &exchanges,
                 )?;
                 if stage.index == 0 {
-                    replay.push((p, task.lag()));
+                    replay.push(Replay {
+                        partition: p,
+                        restored_records_in: task.records_in,
+                        records: task.lag(),
+                    });
                 }
                 if let Some(st) = state
                     && let Some(last) = st.operators.last()

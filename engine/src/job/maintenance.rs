@@ -65,7 +65,7 @@ impl Engine {
         }
         report.replay_records = targets
             .iter()
-            .map(|(_, t)| t.iter().map(|x| x.1).sum::<u64>())
+            .map(|(_, t)| t.iter().map(|x| x.records).sum::<u64>())
             .sum();
         *self.recovery.lock().expect("recovery lock") = report;
         // Ready once every restored stage-0 task has reached the log end it
@@ -76,10 +76,12 @@ impl Engine {
             .spawn(move || loop {
                 let Some(engine) = me.upgrade() else { return };
                 let done = targets.iter().all(|(rt, t)| {
-                    t.iter().all(|(p, replay)| {
-                        let info = &rt.tasks[0][*p as usize];
-                        info.records_in.load(Ordering::Relaxed) >= *replay
-                            || info.lag.load(Ordering::Relaxed) == 0 && info.records_in.load(Ordering::Relaxed) > 0
+                    t.iter().all(|r| {
+                        // records_in counts on from the checkpoint's count.
+                        let info = &rt.tasks[0][r.partition as usize];
+                        let read = info.records_in.load(Ordering::Relaxed);
+                        read >= r.restored_records_in + r.records
+                            || info.lag.load(Ordering::Relaxed) == 0 && read > 0
                     })
                 });
                 if done {
