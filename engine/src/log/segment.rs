@@ -85,6 +85,10 @@ pub struct Segment {
     shared_map: Mutex<Option<Arc<Mmap>>>,
     /// Damage found in this segment when the log was opened (sealed segments only).
     pub damage: Option<Damage>,
+    /// Bytes from here on were written by this process: reads trust their
+    /// checksums (they were computed from the bytes just written). Bytes
+    /// before it were on disk at open and are verified on every read.
+    trusted_from: u64,
 }
 
 impl Segment {
@@ -143,7 +147,14 @@ impl Segment {
             index: RwLock::new(index),
             shared_map: Mutex::new(None),
             damage,
+            trusted_from: written,
         }
+    }
+
+    /// The byte position from which reads need not verify checksums.
+    #[inline]
+    pub fn trusted_from(&self) -> u64 {
+        self.trusted_from
     }
 
     /// Bytes of valid records.
