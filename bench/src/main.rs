@@ -110,6 +110,9 @@ struct RunArgs {
     /// Checkpoint interval of the sluice system's jobs, ms (10..=3600000).
     #[arg(long, default_value_t = sluice_bench::system::sluice::CHECKPOINT_INTERVAL_MS)]
     checkpoint_interval_ms: u64,
+    /// Client threads of the sluice http modes.
+    #[arg(long, default_value_t = sluice_bench::system::sluice::http::DEFAULT_CLIENTS)]
+    http_clients: usize,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -196,6 +199,7 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<()> {
         flink_runner: args.flink_runner.clone(),
         partitions_per_shard: args.partitions_per_shard,
         checkpoint_interval_ms: args.checkpoint_interval_ms,
+        http_clients: args.http_clients,
     };
     let mut systems = args
         .system

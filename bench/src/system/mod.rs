@@ -215,6 +215,8 @@ pub struct SystemSettings {
     pub partitions_per_shard: u32,
     /// Checkpoint interval of the benchmark jobs, ms (sluice).
     pub checkpoint_interval_ms: u64,
+    /// Client threads of the sluice http modes.
+    pub http_clients: usize,
 }
 
 impl Default for SystemSettings {
@@ -223,6 +225,7 @@ impl Default for SystemSettings {
             flink_runner: None,
             partitions_per_shard: 2,
             checkpoint_interval_ms: sluice::CHECKPOINT_INTERVAL_MS,
+            http_clients: sluice::http::DEFAULT_CLIENTS,
         }
     }
 }

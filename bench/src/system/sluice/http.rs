@@ -37,15 +37,17 @@ use crate::workload::Workload;
 
 /// Bids per ingest request.
 pub const BIDS_PER_REQUEST: usize = 1_000;
-/// Client threads posting bids.
-pub const CLIENTS: usize = 4;
+/// Default number of client threads posting bids.
+pub const DEFAULT_CLIENTS: usize = 16;
+/// Most client threads accepted.
+pub const MAX_CLIENTS: usize = 256;
 /// How often the view is queried during ingest.
 pub const VIEW_QUERY_PERIOD: Duration = Duration::from_millis(10);
 /// Most retries of one request the server refused as busy.
 const MAX_RETRIES: u32 = 10_000;
-/// What the rows of this mode measure (for the report).
+/// What the rows of this mode measure (for the report); `{clients}` is filled in.
 pub const MEASURES: &str = "HTTP ingest on loopback, server (sluice::api::serve, 2 threads) and \
-    4 keep-alive client threads in this process: batches of 1,000 Nexmark bids as MessagePack \
+    {clients} keep-alive client threads in this process: batches of 1,000 Nexmark bids as MessagePack \
     (http) or JSON (http-json) envelopes into a 2-partitions-per-shard topic with \
     fsync interval(5ms), acked once durable; the workload's query runs meanwhile as a job into \
     a view. events/s = bids acked per second; closed-loop latency columns = view query latency \
@@ -261,16 +263,22 @@ struct Driven {
     busy: u32,
 }
 
-/// Sends every body from [`CLIENTS`] threads (body `i` by client `i % CLIENTS`), closed
-/// loop or on `schedule` (each client runs its share of the rate).
-fn drive(url: &str, format: Format, bodies: &[Vec<u8>], load: Load) -> Result<Driven, BenchError> {
+/// Sends every body from `clients` threads (body `i` by client `i % clients`), closed
+/// loop or at the offered rate (each client runs its share of it).
+fn drive(
+    clients: usize,
+    url: &str,
+    format: Format,
+    bodies: &[Vec<u8>],
+    load: Load,
+) -> Result<Driven, BenchError> {
     let started = Instant::now();
     let results: Vec<Result<(LatencyRecorder, u32), BenchError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CLIENTS)
+        let handles: Vec<_> = (0..clients)
             .map(|c| {
                 s.spawn(move || {
                     let agent = agent();
-                    let mine: Vec<&Vec<u8>> = bodies.iter().skip(c).step_by(CLIENTS).collect();
+                    let mine: Vec<&Vec<u8>> = bodies.iter().skip(c).step_by(clients).collect();
                     let mut busy = 0;
                     match load {
                         Load::Closed => {
@@ -283,7 +291,7 @@ fn drive(url: &str, format: Format, bodies: &[Vec<u8>], load: Load) -> Result<Dr
                             Ok((acks, busy))
                         }
                         Load::Open { rate, .. } => {
-                            let per_client = rate / CLIENTS as f64;
+                            let per_client = rate / clients as f64;
                             let schedule = OpenLoop::new(
                                 per_client,
                                 BIDS_PER_REQUEST as u64,
@@ -361,7 +369,7 @@ pub fn run(sys: &Sluice, job: &Job<'_>) -> Result<Vec<Sample>, BenchError> {
         let span = Span::start();
         let (driven, views) = std::thread::scope(|s| {
             let viewer = s.spawn(|| query_view(&view_url, &stop));
-            let driven = drive(&ingest_url, format, &bodies, job.load);
+            let driven = drive(sys.http_clients, &ingest_url, format, &bodies, job.load);
             stop.store(true, Ordering::Release);
             let views = viewer
                 .join()

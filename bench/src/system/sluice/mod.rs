@@ -58,6 +58,8 @@ pub struct Sluice {
     pub partitions_per_shard: u32,
     /// Checkpoint interval of the benchmark jobs, ms.
     pub checkpoint_interval_ms: u64,
+    /// Client threads of the http modes.
+    pub http_clients: usize,
 }
 
 impl Sluice {
@@ -78,8 +80,16 @@ impl Sluice {
                 format!("use 1..={MAX_PARTITIONS_PER_SHARD}"),
             ));
         }
+        if !(1..=http::MAX_CLIENTS).contains(&settings.http_clients) {
+            return Err(BenchError::usage(
+                "--http-clients",
+                format!("is {}", settings.http_clients),
+                format!("use 1..={}", http::MAX_CLIENTS),
+            ));
+        }
         Ok(Sluice {
             mode,
+            http_clients: settings.http_clients,
             partitions_per_shard: settings.partitions_per_shard,
             checkpoint_interval_ms: ms,
         })
@@ -131,7 +141,9 @@ impl System for Sluice {
                  output topic holds that many records",
                 self.partitions_per_shard, self.checkpoint_interval_ms
             ),
-            Mode::Http | Mode::HttpJson => http::MEASURES.into(),
+            Mode::Http | Mode::HttpJson => {
+                http::MEASURES.replace("{clients}", &self.http_clients.to_string())
+            }
         }
     }
 
