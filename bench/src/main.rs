@@ -63,7 +63,8 @@ struct GenerateArgs {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Systems, comma-separated: reference, flink.
+    /// Systems, comma-separated: sluice, sluice-http, sluice-http-json, native, reference,
+    /// flink.
     #[arg(long, default_value = "reference")]
     system: String,
     /// Workloads, comma-separated: q0,q1,q2,q5,q7,q8,q11, fraud-rules, surge-pricing,
@@ -103,6 +104,15 @@ struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Source topic partitions per shard of the sluice system.
+    #[arg(long, default_value_t = 2)]
+    partitions_per_shard: u32,
+    /// Checkpoint interval of the sluice system's jobs, ms (10..=3600000).
+    #[arg(long, default_value_t = sluice_bench::system::sluice::CHECKPOINT_INTERVAL_MS)]
+    checkpoint_interval_ms: u64,
+    /// Client threads of the sluice http modes.
+    #[arg(long, default_value_t = sluice_bench::system::sluice::http::DEFAULT_CLIENTS)]
+    http_clients: usize,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -187,6 +197,9 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<()> {
     };
     let settings = SystemSettings {
         flink_runner: args.flink_runner.clone(),
+        partitions_per_shard: args.partitions_per_shard,
+        checkpoint_interval_ms: args.checkpoint_interval_ms,
+        http_clients: args.http_clients,
     };
     let mut systems = args
         .system

@@ -170,6 +170,18 @@ fn describe(row: &Row) -> String {
     }
 }
 
+/// `250 K`, `1.5 M`: an offered rate in a mode label (so rows at different rates differ).
+fn rate_label(rate: f64) -> String {
+    if rate >= 1e6 {
+        let m = format!("{:.3}", rate / 1e6);
+        format!("{} M", m.trim_end_matches('0').trim_end_matches('.'))
+    } else if rate >= 1e3 {
+        format!("{} K", (rate / 1e3).round())
+    } else {
+        format!("{}", rate.round())
+    }
+}
+
 /// The row of one (workload, system): the median repetition by wall time.
 fn to_row(
     system: &dyn System,
@@ -210,7 +222,10 @@ fn to_row(
     Ok(Row {
         workload: job.workload.to_string(),
         system: system.name().to_string(),
-        mode: system.mode().to_string(),
+        mode: match plan.load {
+            Load::Closed => system.mode().to_string(),
+            Load::Open { rate, .. } => format!("{} @ {}/s", system.mode(), rate_label(rate)),
+        },
         shards: system.shards(plan.shards),
         events,
         wall_s: Some(median.wall_s),

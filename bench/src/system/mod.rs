@@ -5,16 +5,21 @@
 //! - [`reference::Reference`] (`reference`, `in-process`): sluice-gen's reference
 //!   implementations, plain single-threaded Rust over events in memory, no engine;
 //! - [`flink::Flink`] (`flink`, `local`): Apache Flink SQL in a local mini cluster, run by
-//!   bench/peers/flink over the same events written as NDJSON files.
+//!   bench/peers/flink over the same events written as NDJSON files;
+//! - [`sluice::Sluice`] (`sluice`, `in-process` or `http`): the engine itself, started in
+//!   this process, its jobs running the bundled Wasm plugins;
+//! - [`native::Native`] (`native`, `in-process`): the same plugin logic compiled natively
+//!   and driven through `sluice_sdk::testing::Harness`, one thread, no engine, no Wasm.
 //!
-//! To add a system (the engine in process or over HTTP, or the plugins' logic compiled
-//! natively): implement [`System`], measure each timed repetition (with
+//! To add a system: implement [`System`], measure each timed repetition (with
 //! [`crate::measure::Span`] in process, [`crate::measure::OpenLoop`] for latency,
 //! [`crate::measure::Sampler`] for throughput over time), hand its output to
 //! [`Job::verify`], and register it by name in [`by_name`].
 
 pub mod flink;
+pub mod native;
 pub mod reference;
+pub mod sluice;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -89,13 +94,24 @@ impl<'a> Job<'a> {
         if matches!(output, Output::Unchecked { .. }) {
             return Ok(check::verdict(output, None));
         }
+        let want = self.expected()?;
+        Ok(check::verdict(output, want.map(|w| w.as_slice())))
+    }
+
+    /// The number of records a correct answer has, if the harness has a reference for
+    /// the workload (computed once, untimed, and reused by [`Job::verify`]).
+    pub fn expected_rows(&self) -> Result<Option<u64>, BenchError> {
+        Ok(self.expected()?.map(|w| w.len() as u64))
+    }
+
+    fn expected(&self) -> Result<Option<&Arc<Vec<OutputRecord>>>, BenchError> {
         let expected = self.expected.get_or_init(|| {
             self.progress
                 .set_message(format!("{}: computing the reference answer", self.workload));
             check::expected(self.workload, self.data).map_err(|e| e.to_string())
         });
         match expected {
-            Ok(want) => Ok(check::verdict(output, want.as_deref().map(Vec::as_slice))),
+            Ok(want) => Ok(want.as_ref()),
             Err(message) => Err(BenchError::SystemFailed {
                 system: "reference".into(),
                 workload: self.workload.to_string(),
@@ -191,14 +207,38 @@ pub fn repeat(
 }
 
 /// Settings a system may need to start.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SystemSettings {
     /// bench/peers/flink/run.sh, or another runner with its interface.
     pub flink_runner: Option<PathBuf>,
+    /// Source topic partitions per shard (sluice).
+    pub partitions_per_shard: u32,
+    /// Checkpoint interval of the benchmark jobs, ms (sluice).
+    pub checkpoint_interval_ms: u64,
+    /// Client threads of the sluice http modes.
+    pub http_clients: usize,
 }
 
-/// Names `by_name` accepts.
-pub const SYSTEMS: [&str; 2] = ["reference", "flink"];
+impl Default for SystemSettings {
+    fn default() -> Self {
+        SystemSettings {
+            flink_runner: None,
+            partitions_per_shard: 2,
+            checkpoint_interval_ms: sluice::CHECKPOINT_INTERVAL_MS,
+            http_clients: sluice::http::DEFAULT_CLIENTS,
+        }
+    }
+}
+
+/// Names `by_name` accepts (`sluice` runs in process; `sluice-http` is its HTTP mode).
+pub const SYSTEMS: [&str; 6] = [
+    "sluice",
+    "sluice-http",
+    "sluice-http-json",
+    "native",
+    "reference",
+    "flink",
+];
 
 /// The system called `name`.
 pub fn by_name(name: &str, settings: &SystemSettings) -> Result<Box<dyn System>, BenchError> {
@@ -210,11 +250,16 @@ pub fn by_name(name: &str, settings: &SystemSettings) -> Result<Box<dyn System>,
                 .clone()
                 .unwrap_or_else(flink::default_runner),
         ))),
-        "sluice" | "native" => Err(BenchError::usage(
-            "--system",
-            format!("`{name}` is not built into this harness yet"),
-            format!("use one of {}", SYSTEMS.join(", ")),
-        )),
+        "sluice" => Ok(Box::new(sluice::Sluice::new(
+            sluice::Mode::InProcess,
+            settings,
+        )?)),
+        "sluice-http" => Ok(Box::new(sluice::Sluice::new(sluice::Mode::Http, settings)?)),
+        "sluice-http-json" => Ok(Box::new(sluice::Sluice::new(
+            sluice::Mode::HttpJson,
+            settings,
+        )?)),
+        "native" => Ok(Box::new(native::Native::default())),
         _ => Err(BenchError::usage(
             "--system",
             format!("`{name}` is not a system"),

@@ -1,0 +1,205 @@
+//! What the engine is given for a workload: the dataset's events encoded as log records in
+//! ingest-sized chunks (plus, for the windowed Nexmark queries, one far-future person per
+//! partition so that every window closes), and the job spec that runs the workload's
+//! plugin over them.
+//!
+//! The records are exactly those the other systems see (sluice-gen's MessagePack encoding,
+//! keyed as the generator keys them); the flush persons produce no result in any query.
+
+use serde_json::{Value, json};
+use sluice::job::ingest::NewRecords;
+use sluice::job::spec::JobSpec;
+use sluice::shard::IngestRecord;
+use sluice::shard::route::partition_of;
+use sluice_gen::reference::Query;
+use sluice_gen::{EventRecord, RecordBuf};
+
+use crate::BenchError;
+use crate::dataset::Dataset;
+use crate::workload::{Scenario, Workload};
+
+/// Records per preload ingest call.
+pub const PRELOAD_CHUNK: usize = 10_000;
+/// Event time of the flush persons after the last event: past every window and session.
+pub const FLUSH_AFTER_MS: i64 = 3_600_000;
+/// Out-of-orderness bound of the Nexmark jobs (NEXMARK.md: the generator's disorder).
+pub const NEXMARK_OUT_OF_ORDERNESS_MS: u64 = 4_000;
+/// First person id of the flush persons, far above any generated id.
+const FLUSH_PERSON_ID: u64 = 1 << 40;
+
+/// A workload's input as log records.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The source topic.
+    pub topic: &'static str,
+    /// Records in ingest-sized chunks, in stream order.
+    pub chunks: Vec<NewRecords>,
+    /// Total records (events plus flush records).
+    pub records: u64,
+    /// Events of the dataset (what throughput is counted in).
+    pub events: u64,
+}
+
+/// Appends one record to `out`.
+pub fn push_record(out: &mut NewRecords, key: &[u8], timestamp: i64, value: &[u8]) {
+    let k0 = out.data.len();
+    out.data.extend_from_slice(key);
+    let v0 = out.data.len();
+    out.data.extend_from_slice(value);
+    out.records.push(IngestRecord {
+        timestamp,
+        key: k0..v0,
+        value: v0..out.data.len(),
+        headers: Vec::new(),
+    });
+}
+
+/// `events` as records in chunks of `chunk`.
+pub fn encode<E: EventRecord>(events: &[E], chunk: usize) -> Result<Vec<NewRecords>, BenchError> {
+    let mut rec = RecordBuf::default();
+    let mut chunks = Vec::with_capacity(events.len().div_ceil(chunk.max(1)));
+    for part in events.chunks(chunk.max(1)) {
+        let mut out = NewRecords {
+            data: Vec::with_capacity(part.len() * 160),
+            records: Vec::with_capacity(part.len()),
+        };
+        for e in part {
+            rec.fill(e)?;
+            push_record(&mut out, &rec.key, rec.timestamp, &rec.value);
+        }
+        chunks.push(out);
+    }
+    Ok(chunks)
+}
+
+/// One person per partition of a `partitions`-partition topic, `FLUSH_AFTER_MS` after
+/// `last_ms`: every window and session of the real events then closes, and no query
+/// reports them (they open no auction and place no bid).
+pub fn flush_persons(partitions: u32, last_ms: i64) -> Result<NewRecords, BenchError> {
+    let mut out = NewRecords::default();
+    let mut covered = vec![false; partitions as usize];
+    let ts = last_ms + FLUSH_AFTER_MS;
+    let mut i = 0u64;
+    while covered.iter().any(|c| !c) {
+        let key = format!("flush-{i}");
+        let p = partition_of(key.as_bytes(), partitions) as usize;
+        if !covered[p] {
+            covered[p] = true;
+            let person = json!({"person": {"id": FLUSH_PERSON_ID + i, "name": "Flush Person",
+                "email_address": "flush@example.com", "credit_card": "0000 0000 0000 0000",
+                "city": "Bend", "state": "OR", "date_time": ts, "extra": ""}});
+            let value = rmp_serde::to_vec_named(&person).map_err(|e| {
+                super::fixture::failed("flush", format!("encoding a flush person: {e}"))
+            })?;
+            push_record(&mut out, key.as_bytes(), ts, &value);
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Whether a Nexmark query runs as two phases with re-keying (the windowed ones).
+pub fn two_phase(query: Query) -> bool {
+    !matches!(query, Query::Q0 | Query::Q1 | Query::Q2)
+}
+
+/// The records of `workload` over `data` for a source topic of `partitions` partitions.
+pub fn input(workload: Workload, data: &Dataset, partitions: u32) -> Result<Input, BenchError> {
+    match workload {
+        Workload::Nexmark(query) => {
+            let events = data.nexmark_events()?;
+            let mut chunks = encode(&events, PRELOAD_CHUNK)?;
+            if two_phase(query) {
+                let last = events
+                    .iter()
+                    .map(|e| e.event.timestamp())
+                    .max()
+                    .unwrap_or(0);
+                chunks.push(flush_persons(partitions, last)?);
+            }
+            Ok(Input {
+                topic: "nexmark",
+                records: chunks.iter().map(|c| c.records.len() as u64).sum(),
+                events: events.len() as u64,
+                chunks,
+            })
+        }
+        Workload::Scenario(Scenario::FraudRules) => {
+            let payments = data.payments()?;
+            let chunks = encode(&payments.payments, PRELOAD_CHUNK)?;
+            Ok(Input {
+                topic: "payments",
+                records: chunks.iter().map(|c| c.records.len() as u64).sum(),
+                events: payments.payments.len() as u64,
+                chunks,
+            })
+        }
+        other => Err(BenchError::usage(
+            "--workload",
+            format!("the sluice system has no job for {other} yet"),
+            "run the Nexmark queries or fraud-rules",
+        )),
+    }
+}
+
+/// The output the job's results go to.
+pub const OUTPUT_TOPIC: &str = "results";
+
+/// The job running `workload`, reading `input.topic`, results to [`OUTPUT_TOPIC`].
+/// Nexmark q0–q2 are one operator; q5, q7, q8 and q11 are a partial phase per source
+/// partition and a final phase after re-partitioning by key; fraud-rules is the plugin's
+/// demo job with the dataset's rule thresholds and its alerts sent to a topic.
+pub fn job_spec(
+    name: &str,
+    workload: Workload,
+    data: &Dataset,
+    checkpoint_interval_ms: u64,
+) -> Result<JobSpec, BenchError> {
+    let sinks = json!({"main": {"topic": {"topic": OUTPUT_TOPIC}}});
+    let spec: Value = match workload {
+        Workload::Nexmark(query) if two_phase(query) => json!({
+            "name": name, "sources": [{"topic": "nexmark"}],
+            "max_out_of_orderness_ms": NEXMARK_OUT_OF_ORDERNESS_MS,
+            "checkpoint_interval_ms": checkpoint_interval_ms,
+            "operators": [
+                {"plugin": "nexmark@0.1.0", "config": {"query": query.to_string(), "phase": "partial"}},
+                {"plugin": "nexmark@0.1.0", "config": {"query": query.to_string(), "phase": "final"},
+                 "partition_by_key": true}
+            ],
+            "sinks": sinks
+        }),
+        Workload::Nexmark(query) => json!({
+            "name": name, "sources": [{"topic": "nexmark"}],
+            "max_out_of_orderness_ms": NEXMARK_OUT_OF_ORDERNESS_MS,
+            "checkpoint_interval_ms": checkpoint_interval_ms,
+            "operators": [{"plugin": "nexmark@0.1.0", "config": {"query": query.to_string()}}],
+            "sinks": sinks
+        }),
+        Workload::Scenario(Scenario::FraudRules) => {
+            let mut spec: Value = serde_json::from_str(FRAUD_DEMO_JOB).map_err(|e| {
+                super::fixture::failed("fraud-rules", format!("demo-job.json: {e}"))
+            })?;
+            let rules = &data.payments()?.rules;
+            spec["name"] = json!(name);
+            spec["checkpoint_interval_ms"] = json!(checkpoint_interval_ms);
+            spec["operators"][0]["config"] = json!({
+                "large_amount": rules.large_amount, "span_ms": rules.span_ms,
+                "velocity_max": rules.velocity_max, "device_amount": rules.device_amount,
+            });
+            spec["sinks"] = json!({"alerts": {"topic": {"topic": OUTPUT_TOPIC}}});
+            spec
+        }
+        other => {
+            return Err(BenchError::usage(
+                "--workload",
+                format!("the sluice system has no job for {other} yet"),
+                "run the Nexmark queries or fraud-rules",
+            ));
+        }
+    };
+    serde_json::from_value(spec)
+        .map_err(|e| super::fixture::failed(name, format!("job spec for {workload}: {e}")))
+}
+
+/// The fraud-rules plugin's demo job, as shipped.
+const FRAUD_DEMO_JOB: &str = include_str!("../../../../plugins/fraud-rules/demo-job.json");

@@ -1,0 +1,207 @@
+//! The `sluice` system: the engine itself, started in this process on a temporary data dir
+//! for every repetition.
+//!
+//! - Mode `in-process`, closed loop: the dataset is preloaded into the source topic
+//!   (untimed); the timed span runs from `create_job` until the job has read every record
+//!   and its output topic holds the whole answer (or stopped growing), and the output is
+//!   then checked against the reference. CPU time is the whole process's over the span
+//!   (every shard thread, the epoch ticker, the harness's 1 ms progress poll).
+//! - Mode `in-process`, open loop (q0): batches are ingested on a fixed schedule while the
+//!   job runs, and each batch's latency is measured from its intended send time until the
+//!   output topic holds its records (see `latency`).
+//! - Mode `http`: see `http`.
+//!
+//! Everything engine-specific (starting it, preloading, watching a job) lives in `fixture`;
+//! the records and job specs of each workload in `input`.
+
+pub mod fixture;
+pub mod http;
+pub mod input;
+pub mod latency;
+
+use std::time::Instant;
+
+use sluice::job::spec::{MAX_CHECKPOINT_MS, MIN_CHECKPOINT_MS};
+use sluice::log::FsyncPolicy;
+
+use super::{Job, Load, Sample, System, SystemSettings, repeat};
+use crate::BenchError;
+use crate::check::Output;
+use crate::measure::Span;
+use crate::measure::timeline::rates;
+use crate::workload::{Scenario, Workload};
+use fixture::Instance;
+use input::{OUTPUT_TOPIC, input, job_spec};
+
+/// Default checkpoint interval of benchmark jobs: the engine's default (1 s).
+pub const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
+/// Most source partitions per shard accepted.
+pub const MAX_PARTITIONS_PER_SHARD: u32 = 64;
+
+/// How the `sluice` system reaches the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `Engine` calls in this process.
+    InProcess,
+    /// The HTTP API on loopback, server in this process, MessagePack bodies.
+    Http,
+    /// The same with JSON bodies.
+    HttpJson,
+}
+
+/// The engine as a benchmarked system.
+#[derive(Debug, Clone)]
+pub struct Sluice {
+    /// How it is reached.
+    pub mode: Mode,
+    /// Source topic partitions per shard.
+    pub partitions_per_shard: u32,
+    /// Checkpoint interval of the benchmark jobs, ms.
+    pub checkpoint_interval_ms: u64,
+    /// Client threads of the http modes.
+    pub http_clients: usize,
+}
+
+impl Sluice {
+    /// The system in `mode` with the partitions and checkpoint interval of `settings`.
+    pub fn new(mode: Mode, settings: &SystemSettings) -> Result<Sluice, BenchError> {
+        let ms = settings.checkpoint_interval_ms;
+        if !(MIN_CHECKPOINT_MS..=MAX_CHECKPOINT_MS).contains(&ms) {
+            return Err(BenchError::usage(
+                "--checkpoint-interval-ms",
+                format!("is {ms}"),
+                format!("use {MIN_CHECKPOINT_MS}..={MAX_CHECKPOINT_MS}"),
+            ));
+        }
+        if !(1..=MAX_PARTITIONS_PER_SHARD).contains(&settings.partitions_per_shard) {
+            return Err(BenchError::usage(
+                "--partitions-per-shard",
+                format!("is {}", settings.partitions_per_shard),
+                format!("use 1..={MAX_PARTITIONS_PER_SHARD}"),
+            ));
+        }
+        if !(1..=http::MAX_CLIENTS).contains(&settings.http_clients) {
+            return Err(BenchError::usage(
+                "--http-clients",
+                format!("is {}", settings.http_clients),
+                format!("use 1..={}", http::MAX_CLIENTS),
+            ));
+        }
+        Ok(Sluice {
+            mode,
+            http_clients: settings.http_clients,
+            partitions_per_shard: settings.partitions_per_shard,
+            checkpoint_interval_ms: ms,
+        })
+    }
+}
+
+impl System for Sluice {
+    fn name(&self) -> &str {
+        "sluice"
+    }
+
+    fn mode(&self) -> &str {
+        match self.mode {
+            Mode::InProcess => "in-process",
+            Mode::Http => "http",
+            Mode::HttpJson => "http-json",
+        }
+    }
+
+    fn supports(&self, workload: Workload, load: &Load) -> Result<(), String> {
+        match (self.mode, load, workload) {
+            (Mode::InProcess, Load::Closed, Workload::Nexmark(_))
+            | (Mode::InProcess, Load::Closed, Workload::Scenario(Scenario::FraudRules)) => Ok(()),
+            (Mode::InProcess, Load::Open { .. }, Workload::Nexmark(q)) if !input::two_phase(q) => {
+                Ok(())
+            }
+            (Mode::InProcess, Load::Open { .. }, _) => Err(
+                "open-loop latency is measured on q0–q2 only (windowed queries add their window \
+                 to every latency)"
+                    .into(),
+            ),
+            (Mode::Http | Mode::HttpJson, _, Workload::Nexmark(_)) => Ok(()),
+            (Mode::Http | Mode::HttpJson, _, _) => {
+                Err("the http modes ingest Nexmark bids into a Nexmark query's view".into())
+            }
+            _ => Err(format!("the sluice system has no job for {workload} yet")),
+        }
+    }
+
+    fn measures(&self) -> String {
+        match self.mode {
+            Mode::InProcess => format!(
+                "the engine in this process on a fresh temp dir, input preloaded into the source \
+                 topic ({} partitions per shard; untimed); timed from create_job until the job \
+                 has read every record and its output topic holds the whole answer; includes \
+                 Wasm, the exchange between phases, output appends and {} ms checkpoints; CPU \
+                 is the whole process over that span; peak RSS includes the input held in \
+                 memory; open-loop rows: latency from each batch's intended send time until the \
+                 output topic holds that many records",
+                self.partitions_per_shard, self.checkpoint_interval_ms
+            ),
+            Mode::Http | Mode::HttpJson => {
+                http::MEASURES.replace("{clients}", &self.http_clients.to_string())
+            }
+        }
+    }
+
+    fn run(&mut self, job: &Job<'_>) -> Result<Vec<Sample>, BenchError> {
+        match (self.mode, job.load) {
+            (Mode::InProcess, Load::Closed) => self.closed_loop(job),
+            (Mode::InProcess, Load::Open { rate, batch }) => latency::run(self, job, rate, batch),
+            (Mode::Http | Mode::HttpJson, _) => http::run(self, job),
+        }
+    }
+}
+
+impl Sluice {
+    /// Source partitions for `shards` shards.
+    pub fn partitions(&self, shards: u32) -> u32 {
+        (shards * self.partitions_per_shard).max(1)
+    }
+
+    fn closed_loop(&self, job: &Job<'_>) -> Result<Vec<Sample>, BenchError> {
+        let partitions = self.partitions(job.shards);
+        job.progress
+            .set_message(format!("{}: encoding the input", job.workload));
+        let data = input(job.workload, job.data, partitions)?;
+        let expected = job.expected_rows()?;
+        repeat(job, |i, _| {
+            job.progress.set_message(format!(
+                "{}: preloading {} records (repetition {})",
+                job.workload,
+                data.records,
+                i + 1
+            ));
+            let instance = Instance::start(job.shards, |_| {})?;
+            instance.create_topic(data.topic, partitions, FsyncPolicy::Never)?;
+            for chunk in &data.chunks {
+                instance.ingest(data.topic, chunk.clone())?;
+            }
+            let spec = job_spec("bench", job.workload, job.data, self.checkpoint_interval_ms)?;
+            job.progress
+                .set_message(format!("{}: running the job", job.workload));
+            let span = Span::start();
+            let started = Instant::now();
+            instance.create_job(spec)?;
+            let settled = instance.wait_settled("bench", OUTPUT_TOPIC, data.records, expected)?;
+            let usage = span.finish();
+            let wall_s = (settled.finished - started).as_secs_f64();
+            let output = Output::Records(instance.read_topic(OUTPUT_TOPIC)?);
+            drop(instance);
+            Ok(Sample {
+                wall_s,
+                events: data.events,
+                cpu_s: Some(usage.cpu_s),
+                peak_rss_mb: usage.peak_rss_mb,
+                latency: None,
+                timeline: rates(&settled.read_curve),
+                startup_s: None,
+                overhead_s: None,
+                verdict: job.verify(&output)?,
+            })
+        })
+    }
+}
