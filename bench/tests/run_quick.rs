@@ -124,6 +124,48 @@ fn quick_reference_run_writes_rows_with_the_published_schema() {
     assert_eq!(read_rows(&results).len(), 3);
 }
 
+#[test]
+fn quick_sluice_and_native_runs_are_checked_against_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("latest.json");
+    let data = tmp.path().join("data");
+    bench_ok(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--system",
+        "sluice,native",
+        "--workload",
+        "q0,q5,q11,fraud-rules",
+        "--shards",
+        "2",
+        "--results",
+        arg(&results),
+        "--data-dir",
+        arg(&data),
+    ]);
+    let rows = read_rows(&results);
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    for row in &rows {
+        let obj = row.as_object().unwrap();
+        for k in REQUIRED {
+            assert!(obj.contains_key(k), "row lacks `{k}`: {row}");
+        }
+        assert_eq!(obj["correct"], true, "checked and right: {row}");
+        assert!(obj["events_per_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(obj["events_per_s_per_core"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(obj["result_rows"].as_u64().unwrap() > 0, "{row}");
+    }
+    let engine = |w: &str| {
+        rows.iter()
+            .find(|r| r["workload"] == w && r["system"] == "sluice")
+            .unwrap()
+    };
+    assert_eq!(engine("q0")["mode"], "in-process");
+    assert_eq!(engine("q0")["shards"], 2);
+    assert_eq!(engine("q0")["result_rows"], 18_400, "every bid, converted");
+}
+
 /// A stand-in for bench/peers/flink/run.sh that reports `rows` result rows.
 fn fake_flink(dir: &Path, rows: u64) -> std::path::PathBuf {
     let path = dir.join("fake-flink.sh");
