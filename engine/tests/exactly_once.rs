@@ -8,27 +8,45 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sluice_gen::nexmark::{NexmarkConfig, NexmarkGenerator};
-use support::{get, post_json, wait_for};
+use support::{get, post_json};
 
 const PARTITIONS: u32 = 4;
 const EVENTS: u64 = 200_000;
+
+/// The longest the whole kill-and-restart phase may take before the test
+/// gives up with a diagnosis (it takes well under a minute normally).
+const KILL_PHASE_LIMIT: Duration = Duration::from_secs(900);
+/// The longest a graceful stop may take.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
 
 /// A `sluice serve` child process; killed when dropped.
 struct Daemon {
     child: Child,
     port: u16,
+    /// Where its stderr goes (appended over restarts).
+    log: std::path::PathBuf,
+}
+
+/// The last lines of a daemon's log, for failure messages.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 impl Daemon {
     fn start(dir: &Path, port: u16) -> Daemon {
+        let log_path = dir.with_extension("log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.with_extension("log"))
+            .open(&log_path)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["serve", "--shards", "2", "--log-level", "warn"])
@@ -40,12 +58,33 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("sluice starts");
-        let d = Daemon { child, port };
-        wait_for("the daemon to be ready", Duration::from_secs(60), || {
-            let r = support::agent().get(&d.url("/readyz")).call().ok()?;
-            (r.status() == 200).then_some(())
-        });
-        d
+        let mut d = Daemon {
+            child,
+            port,
+            log: log_path,
+        };
+        let started = Instant::now();
+        loop {
+            let ready = support::agent()
+                .get(&d.url("/readyz"))
+                .call()
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return d;
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!(
+                    "the daemon exited with {status} before it was ready; its log ends:\n{}",
+                    log_tail(&d.log)
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the daemon was not ready after 60 s; its log ends:\n{}",
+                log_tail(&d.log)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -60,8 +99,23 @@ impl Daemon {
     fn stop(mut self) {
         // SIGTERM: graceful, with final checkpoints.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "graceful stop exits 0, got {status}");
+        let asked = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                asked.elapsed() < STOP_LIMIT,
+                "no exit {STOP_LIMIT:?} after SIGTERM; the log ends:\n{}",
+                log_tail(&self.log)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            status.success(),
+            "graceful stop exits 0, got {status}; the log ends:\n{}",
+            log_tail(&self.log)
+        );
     }
 }
 
@@ -179,7 +233,7 @@ fn setup(d: &Daemon) {
 /// until acknowledged (the server may be down). With `flaky`, it also
 /// "crashes" after some sends, before reading the answer, and resends the
 /// batch after its restart, as a real producer must.
-fn produce(port: u16, input: &[Vec<u8>], flaky: bool) -> u64 {
+fn produce(port: u16, input: &[Vec<u8>], flaky: bool, acked: &AtomicUsize) -> u64 {
     // A producer gives up on an answer after a while and retries.
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -223,6 +277,7 @@ fn produce(port: u16, input: &[Vec<u8>], flaky: bool) -> u64 {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        acked.store(seq + 1, Ordering::Release);
         // Paced, so the server gets killed while batches are still coming.
         std::thread::sleep(Duration::from_millis(if flaky { 30 } else { 0 }));
     }
@@ -304,7 +359,7 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
     let port = free_port();
     let d = Daemon::start(clean_dir.path(), port);
     setup(&d);
-    produce(port, &input, false);
+    produce(port, &input, false, &AtomicUsize::new(0));
     settle(&d);
     let (clean, clean_view) = results(d, clean_dir.path());
     assert!(
@@ -322,9 +377,11 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
     let port = free_port();
     let mut d = Daemon::start(dir.path(), port);
     setup(&d);
+    let acked = Arc::new(AtomicUsize::new(0));
     let producer = {
         let input = input.clone();
-        std::thread::spawn(move || produce(port, &input, true))
+        let acked = acked.clone();
+        std::thread::spawn(move || produce(port, &input, true, &acked))
     };
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let started = Instant::now();
@@ -344,6 +401,15 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
         d.kill();
         kills += 1;
         d = Daemon::start(dir.path(), port);
+        assert!(
+            started.elapsed() < KILL_PHASE_LIMIT,
+            "after {kills} kills in {:?} the producer has {} of {} batches acknowledged; \
+             the log ends:\n{}",
+            started.elapsed(),
+            acked.load(Ordering::Acquire),
+            input.len(),
+            log_tail(&d.log)
+        );
     }
     let resent = producer.join().unwrap();
     assert!(

@@ -32,6 +32,9 @@ use crate::state::checkpoint::{self, Checkpoint};
 use runtime::{JobRuntime, now_ms};
 use task::Task;
 
+/// How long [`ShardHandle::shutdown`] waits for the thread.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
 /// How long an idle shard sleeps before looking for work again.
 const IDLE_PARK: Duration = Duration::from_millis(1);
 /// Ingest batches appended per loop turn, so tasks get their turn too.
@@ -227,13 +230,28 @@ impl ShardHandle {
         self.thread.unpark();
     }
 
-    /// Stops the thread after its current turn and waits for it.
+    /// Stops the thread after its current turn and waits for it, at most
+    /// [`STOP_LIMIT`]: a shard wedged in a call (it should not be: every Wasm
+    /// call has a deadline) is reported and left behind, so the process
+    /// still exits in bounded time.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
         self.thread.unpark();
-        if let Some(j) = self.join.lock().expect("join lock").take() {
-            let _ = j.join();
+        let Some(j) = self.join.lock().expect("join lock").take() else {
+            return;
+        };
+        let deadline = Instant::now() + STOP_LIMIT;
+        while !j.is_finished() {
+            if Instant::now() >= deadline {
+                tracing::error!(
+                    shard = self.id,
+                    "shard did not stop within {STOP_LIMIT:?}; leaving it behind"
+                );
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
         }
+        let _ = j.join();
     }
 }
 
