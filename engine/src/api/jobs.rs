@@ -41,6 +41,8 @@ pub struct JobStatus {
     pub last_checkpoint_bytes: u64,
     pub errors: u64,
     pub dead_letters: u64,
+    /// Plugin instances renewed after a trap, a timeout or a memory-limit failure.
+    pub renewals: u64,
     pub late_events: u64,
     pub dropped: u64,
     pub recent_errors: Vec<OperatorError>,
@@ -86,6 +88,7 @@ pub fn status(
         last_checkpoint_bytes: 0,
         errors: 0,
         dead_letters: 0,
+        renewals: 0,
         late_events: 0,
         dropped: 0,
         recent_errors: Vec::new(),
@@ -109,6 +112,7 @@ pub fn status(
         s.last_checkpoint_bytes = st.last_checkpoint_bytes.load(Ordering::Relaxed);
         s.errors = st.errors.load(Ordering::Relaxed);
         s.dead_letters = st.dead_letters.load(Ordering::Relaxed);
+        s.renewals = st.renewals.load(Ordering::Relaxed);
         s.late_events = st.late_events.load(Ordering::Relaxed);
         s.dropped = st.dropped.load(Ordering::Relaxed);
         if detail {

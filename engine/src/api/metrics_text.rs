@@ -69,6 +69,11 @@ pub fn render(st: &AppState) -> String {
         "job_dead_letters",
         "Records sent to the dead-letter topic (counter)",
     );
+    let renewals = gauge_family(
+        &mut reg,
+        "job_instance_renewals",
+        "Plugin instances replaced after a trap, timeout or memory-limit failure (counter)",
+    );
     let late = gauge_family(
         &mut reg,
         "job_late_events",
@@ -122,6 +127,9 @@ pub fn render(st: &AppState) -> String {
             .set(s.errors.load(Ordering::Relaxed) as f64);
         dead.get_or_create(&l)
             .set(s.dead_letters.load(Ordering::Relaxed) as f64);
+        renewals
+            .get_or_create(&l)
+            .set(s.renewals.load(Ordering::Relaxed) as f64);
         late.get_or_create(&l)
             .set(s.late_events.load(Ordering::Relaxed) as f64);
         ckpt_n

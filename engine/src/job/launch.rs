@@ -310,6 +310,7 @@ impl Engine {
             };
             ops.push(Op {
                 plan: opp.clone(),
+                plugin,
                 instance,
                 promise,
                 next_seq,

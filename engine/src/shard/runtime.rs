@@ -23,6 +23,9 @@ pub struct JobStats {
     pub records_out: AtomicU64,
     pub errors: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Instances replaced by a new one holding the same state, after a
+    /// trap, a timeout or a memory-limit failure.
+    pub renewals: AtomicU64,
     pub late_events: AtomicU64,
     /// Outputs with no sink, or sent to `discard`.
     pub dropped: AtomicU64,

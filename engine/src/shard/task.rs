@@ -25,7 +25,7 @@ use crate::log::{LogError, Partition, PartitionReader, RecordView};
 use crate::mpack::FieldPath;
 use crate::state::checkpoint::{OperatorState, StreamPosition, TaskState};
 use crate::time::{Merge, NO_WATERMARK, SourceClock};
-use crate::wasm::{Batch, Emitted, Instance, PluginError};
+use crate::wasm::{Batch, Emitted, ErrorKind, Instance, Plugin, PluginError};
 
 /// Largest batch handed to an operator, bytes.
 pub const MAX_BATCH_BYTES: usize = 8 << 20;
@@ -80,6 +80,8 @@ enum Inputs {
 /// An operator instance and where it stands.
 pub struct Op {
     pub plan: OperatorPlan,
+    /// The compiled plugin, to renew the instance after a trap.
+    pub plugin: Arc<Plugin>,
     pub instance: Instance,
     /// Largest watermark the operator has been brought to (its promise).
     pub promise: i64,
@@ -622,9 +624,21 @@ impl Task {
 
     /// A plugin call failed: apply the operator's error policy.
     fn failed(&mut self, i: usize, e: PluginError) -> Result<(), TaskError> {
-        let stats = &self.job.stats;
-        stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.job.stats.errors.fetch_add(1, Ordering::Relaxed);
         self.job.note_error(self.ops[i].plan.index, &e.to_string());
+        if matches!(
+            e.kind(),
+            ErrorKind::Trap | ErrorKind::Deadline | ErrorKind::MemoryLimit
+        ) {
+            // The call stopped somewhere inside the guest: its stack and
+            // allocator may be mid-operation. Continue in a new instance
+            // holding the same state.
+            if let Err(renew) = self.renew(i) {
+                tracing::error!(error = %renew, "could not renew the instance after a failed call");
+                return Err(TaskError::Plugin(renew));
+            }
+        }
+        let stats = &self.job.stats;
         match self.ops[i].plan.on_error {
             ErrorPolicy::Pause => Err(TaskError::Plugin(e)),
             ErrorPolicy::DeadLetter => {
@@ -654,6 +668,21 @@ impl Task {
                 Ok(())
             }
         }
+    }
+
+    /// Replaces operator `i`'s instance by a new one restored from its
+    /// snapshot.
+    fn renew(&mut self, i: usize) -> Result<(), PluginError> {
+        let op = &mut self.ops[i];
+        let snapshot = op.instance.snapshot()?;
+        let mut fresh = op
+            .plugin
+            .instantiate(op.instance.label().clone(), &op.plan.config)?;
+        fresh.restore(&snapshot)?;
+        op.instance.drain_metrics(|_, _, _| {});
+        op.instance = fresh;
+        self.job.stats.renewals.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Appends everything gathered; publishes the exchange promise.
