@@ -49,7 +49,14 @@ impl Daemon {
             .open(&log_path)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--shards", "2", "--log-level", "warn"])
+            .args(["serve", "--shards", "2", "--log-level", "info"])
+            // Not the test runner's service manager's business.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("SLUICE_CONFIG")
+            .env_remove("SLUICE_ADMIN_TOKEN")
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
@@ -445,4 +452,7 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
         );
     }
     assert_eq!(clean_view, crashed_view, "view differs after crashes");
+    for d in [clean_dir.path(), dir.path()] {
+        let _ = std::fs::remove_file(d.with_extension("log"));
+    }
 }
