@@ -1,7 +1,10 @@
-//! A plugin that traps again and again inside a running job: every failed
-//! call goes to the dead-letter topic, the instance is renewed with the state
-//! it had, and the job keeps counting right — far past the number of traps
-//! after which one instance would have run out of stack.
+//! Plugins misbehaving or just prolific inside a running job:
+//! - one that traps again and again: every failed call goes to the dead-letter
+//!   topic, the instance is renewed with the state it had, and the job keeps
+//!   counting right — far past the number of traps after which one instance
+//!   would have run out of stack;
+//! - one call emitting more records than one log append takes: written in
+//!   pieces, all of them.
 
 mod support;
 
@@ -116,4 +119,48 @@ fn send_get_text(url: &str) -> (u16, String) {
     let mut r = support::agent().get(url).call().unwrap();
     let st = r.status().as_u16();
     (st, r.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn a_call_emitting_more_than_one_append_takes_is_written_whole() {
+    let s = Server::start(1, |_| {});
+    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
+    let (st, body) = send(
+        "POST",
+        &s.url("/api/v1/plugins?name=selftest&version=1.0.0"),
+        None,
+        "application/wasm",
+        &wasm,
+    );
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = post_json(
+        &s.url("/api/v1/topics"),
+        None,
+        &json!({"name": "cmds", "partitions": 1}),
+    );
+    assert_eq!(st, 201, "{body}");
+    let job = json!({"name": "many", "sources": [{"topic": "cmds"}],
+        "operators": [{"plugin": "selftest@1.0.0"}],
+        "sinks": {"main": {"topic": {"topic": "many-out"}}}});
+    let (st, body) = post_json(&s.url("/api/v1/jobs"), None, &job);
+    assert_eq!(st, 201, "{body}");
+    // 1.5 × the most records one append takes (MAX_BATCH_RECORDS), from one call.
+    let n = sluice::log::limits::MAX_BATCH_RECORDS * 3 / 2;
+    let record = json!([{"key": "k", "timestamp": 1,
+        "value": {"cmd": "emit", "output": "main", "n": n}}]);
+    let (st, body) = send(
+        "POST",
+        &s.url("/api/v1/topics/cmds/records"),
+        None,
+        "application/json",
+        record.to_string().as_bytes(),
+    );
+    assert_eq!(st, 200, "{body}");
+    wait_for("every record written", Duration::from_secs(60), || {
+        let (_, j) = get(&s.url("/api/v1/jobs/many"), None);
+        assert_eq!(j["state"], "running", "{j}");
+        (count_records(&s, "many-out") == n as u64).then_some(())
+    });
+    let (_, j) = get(&s.url("/api/v1/jobs/many"), None);
+    assert_eq!(j["errors"], 0, "{j}");
 }

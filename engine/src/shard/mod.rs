@@ -11,6 +11,7 @@
 //!
 //! Uses `log/`, `wasm/` (through tasks), `time/`, `state/`.
 
+mod checkpointer;
 pub mod output;
 pub mod route;
 pub mod runtime;
@@ -28,7 +29,7 @@ use crossbeam::queue::ArrayQueue;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::log::{AppendAck, LogError, PartitionWriter, ProducerSeq, Record, Topic};
-use crate::state::checkpoint::{self, Checkpoint};
+use crate::state::checkpoint::Checkpoint;
 use runtime::{JobRuntime, now_ms};
 use task::Task;
 
@@ -173,9 +174,10 @@ impl ShardHandle {
         let (tx, rx) = crossbeam::channel::unbounded();
         let stats = Arc::new(ShardStats::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let checkpoints = checkpointer::spawn(id, data_dir, events.clone())?;
         let mut shard = Shard {
             id,
-            data_dir,
+            checkpoints,
             cfg,
             ingest: ingest.clone(),
             commands: rx,
@@ -263,7 +265,8 @@ struct JobOnShard {
 
 struct Shard {
     id: u32,
-    data_dir: std::path::PathBuf,
+    /// Where checkpoints go to be made durable, off this thread.
+    checkpoints: Sender<checkpointer::Pending>,
     cfg: ShardConfig,
     ingest: Arc<ArrayQueue<IngestBatch>>,
     commands: Receiver<Command>,
@@ -367,7 +370,7 @@ impl Shard {
                         None => Ok(()),
                         Some(i) => {
                             let r = if final_checkpoint {
-                                self.checkpoint(i)
+                                self.checkpoint(i, true)
                             } else {
                                 Ok(())
                             };
@@ -380,7 +383,7 @@ impl Shard {
                 Command::Checkpoint { job, reply } => {
                     let r = match self.jobs.iter().position(|j| j.job.name() == job) {
                         None => Ok(()),
-                        Some(i) => self.checkpoint(i),
+                        Some(i) => self.checkpoint(i, true),
                     };
                     let _ = reply.send(r);
                 }
@@ -487,45 +490,62 @@ impl Shard {
             info.memory_bytes.store(t.memory_bytes(), Ordering::Relaxed);
         }
         if Instant::now() >= j.next_checkpoint {
-            self.checkpoint(i)?;
+            self.checkpoint(i, false)?;
         }
         Ok(work)
     }
 
-    /// Makes job `i`'s outputs durable, snapshots its tasks, writes the file.
-    fn checkpoint(&mut self, i: usize) -> Result<(), String> {
+    /// Snapshots job `i`'s tasks and hands the checkpoint to the
+    /// checkpointer, which makes what it counts on durable and writes the
+    /// file. With `wait`, returns once the file is written.
+    fn checkpoint(&mut self, i: usize, wait: bool) -> Result<(), String> {
         let started = Instant::now();
         let j = &mut self.jobs[i];
         let interval = Duration::from_millis(j.job.spec.checkpoint_interval_ms);
         j.next_checkpoint = started + interval;
         let mut tasks = Vec::with_capacity(j.tasks.len());
+        let mut sync = Vec::new();
         for t in &mut j.tasks {
-            t.sync_outputs().map_err(|e| format!("checkpoint: {e}"))?;
             tasks.push(
                 t.checkpoint_state()
                     .map_err(|e| format!("checkpoint: {e}"))?,
             );
+            sync.extend(t.output_partitions().cloned());
         }
         // The inputs the checkpoint has consumed must survive a power cut too.
-        for ((topic, _), w) in self.writers.iter_mut() {
+        for ((topic, _), w) in &self.writers {
             if j.job.spec.sources.iter().any(|s| &s.topic == topic) {
-                w.sync().map_err(|e| format!("checkpoint: {e}"))?;
+                sync.push(w.partition().clone());
             }
         }
-        let c = Checkpoint {
+        let checkpoint = Checkpoint {
             job: j.job.name().to_owned(),
             shard: self.id,
             id: j.job.take_checkpoint_id(),
             created_ms: now_ms(),
             tasks,
         };
-        let (_, bytes) = checkpoint::write(&self.data_dir, &c).map_err(|e| e.to_string())?;
-        let s = &j.job.stats;
-        s.checkpoints.fetch_add(1, Ordering::Relaxed);
-        s.last_checkpoint_ms.store(c.created_ms, Ordering::Relaxed);
-        s.last_checkpoint_us
-            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        s.last_checkpoint_bytes.store(bytes, Ordering::Relaxed);
-        Ok(())
+        let (done, answer) = if wait {
+            let (tx, rx) = crossbeam::channel::bounded(1);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let pending = checkpointer::Pending {
+            job: j.job.clone(),
+            checkpoint,
+            sync,
+            started,
+            done,
+        };
+        if self.checkpoints.send(pending).is_err() {
+            return Err("checkpoint: the checkpointer thread is gone".into());
+        }
+        match answer {
+            None => Ok(()),
+            Some(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err("checkpoint: the checkpointer thread is gone".into())),
+        }
     }
 }

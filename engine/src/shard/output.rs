@@ -9,6 +9,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::log::limits::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS};
 use crate::log::{LogError, PartitionWriter, Record};
 use crate::state::view::View;
 
@@ -17,6 +18,9 @@ pub const TAG_HEADER: &[u8] = b"sluice.tag";
 /// Headers of dead letters.
 pub const ERROR_HEADER: &[u8] = b"sluice.error";
 pub const ORIGIN_HEADER: &[u8] = b"sluice.origin";
+/// Bytes a frame adds to a record's key, value and headers, at most (the
+/// fixed header and a producer tag), when sizing appends.
+const FRAME_ALLOWANCE: usize = 64;
 
 /// Records gathered for one destination during a batch.
 #[derive(Default)]
@@ -160,7 +164,32 @@ impl OutPartition {
                 },
             })
             .collect();
-        self.writer.append(&records, None)?;
+        // One window closing can emit more than one append takes: split
+        // at the log's batch limits (with room for the framing). A crash
+        // between two appends is undone by recovery's truncation like any
+        // other output written after the last checkpoint.
+        let mut from = 0;
+        while from < records.len() {
+            let mut bytes = 0;
+            let mut to = from;
+            while to < records.len() && to - from < MAX_BATCH_RECORDS {
+                let r = &records[to];
+                let framed = FRAME_ALLOWANCE
+                    + r.key.len()
+                    + r.value.len()
+                    + r.headers
+                        .iter()
+                        .map(|(k, v)| 6 + k.len() + v.len())
+                        .sum::<usize>();
+                if to > from && bytes + framed > MAX_BATCH_BYTES {
+                    break;
+                }
+                bytes += framed;
+                to += 1;
+            }
+            self.writer.append(&records[from..to], None)?;
+            from = to;
+        }
         self.buf.clear();
         Ok(n)
     }

@@ -762,16 +762,13 @@ impl Task {
 
     /// Makes every partition the task wrote durable (before a checkpoint
     /// naming their lengths is written).
-    pub fn sync_outputs(&mut self) -> Result<(), LogError> {
-        for o in self
-            .topics
-            .iter_mut()
-            .chain(self.exchange.iter_mut())
-            .chain(std::iter::once(&mut self.dlq))
-        {
-            o.writer.sync()?;
-        }
-        Ok(())
+    /// Every partition this task appends to (outputs, exchange, dead letters).
+    pub fn output_partitions(&self) -> impl Iterator<Item = &Arc<Partition>> {
+        self.topics
+            .iter()
+            .chain(self.exchange.iter())
+            .chain(std::iter::once(&self.dlq))
+            .map(|o| o.writer.partition())
     }
 }
 
