@@ -66,9 +66,10 @@ fn report_writes_the_tables_and_keeps_other_sections() {
     assert!(md.contains("<!-- sluice-bench:begin -->") && md.contains("<!-- sluice-bench:end -->"));
     assert!(md.contains(
         "| system | mode | shards | events | events/s | events/s per core | p50 ms | p99 ms | \
-         p99.9 ms | peak RSS MiB | correct | vs flink | vs reference |"
+         p99.9 ms | peak RSS MiB | correct | per core vs flink | per core vs native | per core vs reference |"
     ));
-    // q0: sluice at 2 M/s is 10× Flink's 200 K/s and 2× the reference.
+    // q0: sluice at 1.1 M/s per core is 10× Flink's 110 K/s per core and 1.1× the
+    // reference's; there is no native row.
     let q0 = md.split("### q0").nth(1).expect("a q0 section");
     let sluice = q0
         .lines()
@@ -79,7 +80,8 @@ fn report_writes_the_tables_and_keeps_other_sections() {
     assert_eq!(cells[7], "1.50");
     assert_eq!(cells[11], "✓");
     assert_eq!(cells[12], "10.0×");
-    assert_eq!(cells[13], "2.00×");
+    assert_eq!(cells[13], "—");
+    assert_eq!(cells[14], "1.10×");
     // The wrong q5 answer shows no throughput and says why.
     let q5 = md.split("### q5").nth(1).expect("a q5 section");
     let flink = q5.lines().find(|l| l.starts_with("| flink |")).unwrap();

@@ -153,7 +153,10 @@ fn quick_sluice_and_native_runs_are_checked_against_the_reference() {
         }
         assert_eq!(obj["correct"], true, "checked and right: {row}");
         assert!(obj["events_per_s"].as_f64().unwrap() > 0.0, "{row}");
-        assert!(obj["events_per_s_per_core"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(
+            obj["events_per_s_per_core"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
         assert!(obj["result_rows"].as_u64().unwrap() > 0, "{row}");
     }
     let engine = |w: &str| {

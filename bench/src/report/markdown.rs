@@ -1,6 +1,6 @@
 //! The Markdown of the report: what each system measures, one table per workload with
-//! ratios against Flink and the reference, the plots, and the commands that reproduce the
-//! numbers. Pure text from rows; no I/O here.
+//! per-core ratios against Flink, native and the reference, the plots, and the commands
+//! that reproduce the numbers. Pure text from rows; no I/O here.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::results::Row;
 
 /// The columns of every workload table, in order.
-pub const TABLE_COLUMNS: [&str; 13] = [
+pub const TABLE_COLUMNS: [&str; 14] = [
     "system",
     "mode",
     "shards",
@@ -20,8 +20,9 @@ pub const TABLE_COLUMNS: [&str; 13] = [
     "p99.9 ms",
     "peak RSS MiB",
     "correct",
-    "vs flink",
-    "vs reference",
+    "per core vs flink",
+    "per core vs native",
+    "per core vs reference",
 ];
 
 /// Links to the plots, relative to the Markdown file.
@@ -63,8 +64,9 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// Throughput of `row` over that of the `other` system's row for the same workload and
-/// events, as `2.50×`.
+/// Per-core throughput of `row` over the best of the `other` system's rows for the same
+/// workload and events, as `2.50×`. Per core (events per CPU-second), because the systems
+/// use the machine's cores differently and the machine is shared.
 fn ratio(row: &Row, rows: &[Row], other: &str) -> String {
     if row.system == other {
         return "—".into();
@@ -72,11 +74,11 @@ fn ratio(row: &Row, rows: &[Row], other: &str) -> String {
     let base = rows
         .iter()
         .filter(|r| r.system == other && r.workload == row.workload && r.events == row.events)
-        .filter_map(|r| r.events_per_s)
+        .filter_map(|r| r.events_per_s_per_core)
         .fold(None, |best: Option<f64>, v| {
             Some(best.map_or(v, |b| b.max(v)))
         });
-    match (row.events_per_s, base) {
+    match (row.events_per_s_per_core, base) {
         (Some(a), Some(b)) if b > 0.0 => times(a / b),
         _ => "—".into(),
     }
@@ -170,7 +172,7 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.system,
                 r.mode,
                 r.shards.map_or_else(|| "—".into(), |s| s.to_string()),
@@ -183,6 +185,7 @@ pub fn render(rows: &[Row], results_name: &str, plots: &PlotLinks) -> String {
                 opt(r.peak_rss_mb, |v| format!("{v:.0}")),
                 correct,
                 ratio(r, rows, "flink"),
+                ratio(r, rows, "native"),
                 ratio(r, rows, "reference"),
             );
             let events = si(r.events as f64);

@@ -60,6 +60,9 @@ pub struct Sluice {
     pub checkpoint_interval_ms: u64,
     /// Client threads of the http modes.
     pub http_clients: usize,
+    /// The mode as rows show it: with the checkpoint interval when it is not the
+    /// default, so that such rows sit beside the default ones instead of replacing them.
+    label: String,
 }
 
 impl Sluice {
@@ -87,8 +90,19 @@ impl Sluice {
                 format!("use 1..={}", http::MAX_CLIENTS),
             ));
         }
+        let base = match mode {
+            Mode::InProcess => "in-process",
+            Mode::Http => "http",
+            Mode::HttpJson => "http-json",
+        };
+        let label = if ms == CHECKPOINT_INTERVAL_MS {
+            base.to_owned()
+        } else {
+            format!("{base}, checkpoint every {ms} ms")
+        };
         Ok(Sluice {
             mode,
+            label,
             http_clients: settings.http_clients,
             partitions_per_shard: settings.partitions_per_shard,
             checkpoint_interval_ms: ms,
@@ -102,11 +116,7 @@ impl System for Sluice {
     }
 
     fn mode(&self) -> &str {
-        match self.mode {
-            Mode::InProcess => "in-process",
-            Mode::Http => "http",
-            Mode::HttpJson => "http-json",
-        }
+        &self.label
     }
 
     fn supports(&self, workload: Workload, load: &Load) -> Result<(), String> {
