@@ -259,7 +259,7 @@ pub fn by_name(name: &str, settings: &SystemSettings) -> Result<Box<dyn System>,
             sluice::Mode::HttpJson,
             settings,
         )?)),
-        "native" => Ok(Box::new(native::Native::default())),
+        "native" => Ok(Box::new(native::Native)),
         _ => Err(BenchError::usage(
             "--system",
             format!("`{name}` is not a system"),
