@@ -354,9 +354,7 @@ pub fn run(sys: &Sluice, job: &Job<'_>) -> Result<Vec<Sample>, BenchError> {
         .map_err(|e| failed("http", format!("fsync policy: {e}")))?;
     repeat(job, |_, _| {
         let server = Server::start(job.shards)?;
-        server
-            .instance
-            .create_topic("bids", partitions, fsync)?;
+        server.instance.create_topic("bids", partitions, fsync)?;
         server.instance.create_job(view_job(job.workload)?)?;
         let ingest_url = format!("{}/api/v1/topics/bids/records", server.base);
         let view_url = format!("{}/api/v1/views/results?limit=10", server.base);
