@@ -28,6 +28,9 @@ B="$bin/sluice-bench"
 # Closed loop, in process: every Nexmark query and the fraud rules, Sluice beside the
 # same plugin crates compiled natively; 1M events as in the Flink rows.
 "$B" run --system sluice,native,reference --workload nexmark,fraud-rules --events 1000000 --shards 2 --quiet
+# The other showcase scenarios through their plugins' demo jobs (no reference answer in
+# the harness for these: their results are checked in engine/tests/showcase_jobs.rs).
+"$B" run --system sluice --workload surge-pricing,sales-rollup,sessionize,viewers,leaderboard --events 1000000 --shards 2 --quiet
 # Scaling: one shard against two on 5M events.
 "$B" run --system sluice --workload nexmark --events 5000000 --shards 1 --quiet
 "$B" run --system sluice --workload nexmark --events 5000000 --shards 2 --quiet

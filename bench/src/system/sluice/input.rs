@@ -1,6 +1,7 @@
 //! What the engine is given for a workload: the dataset's events encoded as log records in
 //! ingest-sized chunks (plus, for the windowed Nexmark queries, one far-future person per
-//! partition so that every window closes), and the job spec that runs the workload's
+//! partition, and for the windowed scenarios a far-future copy of the last record per
+//! partition, so that every window closes), and the job spec that runs the workload's
 //! plugin over them.
 //!
 //! The records are exactly those the other systems see (sluice-gen's MessagePack encoding,
@@ -134,11 +135,88 @@ pub fn input(workload: Workload, data: &Dataset, partitions: u32) -> Result<Inpu
                 chunks,
             })
         }
-        other => Err(BenchError::usage(
-            "--workload",
-            format!("the sluice system has no job for {other} yet"),
-            "run the Nexmark queries or fraud-rules",
-        )),
+        Workload::Scenario(scenario) => scenario_input(scenario, data, partitions),
+    }
+}
+
+/// The other scenarios: the dataset's records as generated, then one copy of the last
+/// record per partition, `FLUSH_AFTER_MS` later, so that every window and session of the
+/// real records closes (the copies' own far-future windows never do).
+fn scenario_input(
+    scenario: Scenario,
+    data: &Dataset,
+    partitions: u32,
+) -> Result<Input, BenchError> {
+    let (topic, _) = demo_job(scenario);
+    let mut stream = data.spec().stream()?;
+    let mut rec = RecordBuf::default();
+    let mut chunks = Vec::new();
+    let mut chunk = NewRecords::default();
+    let (mut events, mut last_ms, mut last_value) = (0u64, i64::MIN, Vec::new());
+    while stream.next_record(&mut rec)? {
+        push_record(&mut chunk, &rec.key, rec.timestamp, &rec.value);
+        events += 1;
+        if rec.timestamp >= last_ms {
+            last_ms = rec.timestamp;
+            last_value.clone_from(&rec.value);
+        }
+        if chunk.records.len() == PRELOAD_CHUNK {
+            chunks.push(std::mem::take(&mut chunk));
+        }
+    }
+    if events > 0 {
+        let mut covered = vec![false; partitions as usize];
+        let mut i = 0u64;
+        while covered.iter().any(|c| !c) {
+            let key = format!("flush-{i}");
+            let p = partition_of(key.as_bytes(), partitions) as usize;
+            if !covered[p] {
+                covered[p] = true;
+                push_record(
+                    &mut chunk,
+                    key.as_bytes(),
+                    last_ms + FLUSH_AFTER_MS,
+                    &last_value,
+                );
+            }
+            i += 1;
+        }
+    }
+    if !chunk.records.is_empty() {
+        chunks.push(chunk);
+    }
+    Ok(Input {
+        topic,
+        records: chunks.iter().map(|c| c.records.len() as u64).sum(),
+        events,
+        chunks,
+    })
+}
+
+/// The source topic and the shipped demo job of a scenario's plugin.
+fn demo_job(scenario: Scenario) -> (&'static str, &'static str) {
+    match scenario {
+        Scenario::FraudRules => ("payments", FRAUD_DEMO_JOB),
+        Scenario::SurgePricing => (
+            "rides",
+            include_str!("../../../../plugins/surge-pricing/demo-job.json"),
+        ),
+        Scenario::SalesRollup => (
+            "shop",
+            include_str!("../../../../plugins/sales-rollup/demo-job.json"),
+        ),
+        Scenario::Sessionize => (
+            "shop",
+            include_str!("../../../../plugins/sessionize/demo-job.json"),
+        ),
+        Scenario::Viewers => (
+            "heartbeats",
+            include_str!("../../../../plugins/viewers/demo-job.json"),
+        ),
+        Scenario::Leaderboard => (
+            "scores",
+            include_str!("../../../../plugins/top-k/demo-job.json"),
+        ),
     }
 }
 
@@ -148,7 +226,8 @@ pub const OUTPUT_TOPIC: &str = "results";
 /// The job running `workload`, reading `input.topic`, results to [`OUTPUT_TOPIC`].
 /// Nexmark q0–q2 are one operator; q5, q7, q8 and q11 are a partial phase per source
 /// partition and a final phase after re-partitioning by key; fraud-rules is the plugin's
-/// demo job with the dataset's rule thresholds and its alerts sent to a topic.
+/// demo job with the dataset's rule thresholds and its alerts sent to a topic; the other
+/// scenarios are their plugins' demo jobs with `main` sent to a topic.
 pub fn job_spec(
     name: &str,
     workload: Workload,
@@ -189,12 +268,18 @@ pub fn job_spec(
             spec["sinks"] = json!({"alerts": {"topic": {"topic": OUTPUT_TOPIC}}});
             spec
         }
-        other => {
-            return Err(BenchError::usage(
-                "--workload",
-                format!("the sluice system has no job for {other} yet"),
-                "run the Nexmark queries or fraud-rules",
-            ));
+        Workload::Scenario(scenario) => {
+            // The plugin's demo job as shipped, its `main` output into the results topic
+            // (other outputs, such as top-k's `top`, have no sink and are dropped).
+            let (topic, text) = demo_job(scenario);
+            let mut spec: Value = serde_json::from_str(text).map_err(|e| {
+                super::fixture::failed(name, format!("demo-job.json of {workload}: {e}"))
+            })?;
+            spec["name"] = json!(name);
+            spec["sources"] = json!([{"topic": topic}]);
+            spec["checkpoint_interval_ms"] = json!(checkpoint_interval_ms);
+            spec["sinks"] = sinks;
+            spec
         }
     };
     serde_json::from_value(spec)
