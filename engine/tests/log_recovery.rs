@@ -109,6 +109,66 @@ fn missing_or_damaged_index_is_rebuilt() {
 }
 
 #[test]
+fn a_producer_batch_cut_short_by_a_crash_goes_whole_and_its_retry_is_appended_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path());
+        let t = log
+            .create_topic(cfg("pb", 1, SEG, FsyncPolicy::Always))
+            .unwrap();
+        let mut w = t.partition(0).writer().unwrap();
+        for seq in 0..3u64 {
+            let o = owned(seq * 10, 10, |i| i as i64);
+            let seq = ProducerSeq {
+                producer_id: 7,
+                sequence: seq,
+            };
+            w.append(&records(&o), Some(seq)).unwrap();
+        }
+    }
+    // A crash in the middle of batch 2: its first 4 records reached the disk, the rest
+    // did not (the file ends in zeros there, as preallocated space does).
+    let d = pdir(dir.path(), "pb");
+    let (file, _) = active_data_len(&d);
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = frame_ends(&bytes)[23];
+    let f = OpenOptions::new().write(true).open(&file).unwrap();
+    f.write_all_at(&vec![0u8; bytes.len() - cut as usize], cut)
+        .unwrap();
+    drop(f);
+    let (_log, p) = reopen_partition(dir.path(), "pb");
+    assert_eq!(p.end_offset(), 20, "the partial batch is gone entirely");
+    assert_records(&read_from(&p, 0), 0, 20);
+    // The producer retries batch 2: appended anew, not acknowledged as a duplicate of
+    // records that are not all there.
+    let o = owned(20, 10, |i| i as i64);
+    let retry = ProducerSeq {
+        producer_id: 7,
+        sequence: 2,
+    };
+    let ack = p
+        .writer()
+        .unwrap()
+        .append(&records(&o), Some(retry))
+        .unwrap();
+    assert!(!ack.duplicate, "{ack:?}");
+    assert_eq!((ack.base_offset, ack.count), (20, 10));
+    assert_records(&read_from(&p, 0), 0, 30);
+    // And batch 1 is still known: its retry is a duplicate.
+    let o = owned(10, 10, |i| i as i64);
+    let again = ProducerSeq {
+        producer_id: 7,
+        sequence: 1,
+    };
+    let ack = p
+        .writer()
+        .unwrap()
+        .append(&records(&o), Some(again))
+        .unwrap();
+    assert!(ack.duplicate && ack.base_offset == 10, "{ack:?}");
+}
+
+#[test]
 fn corrupt_record_inside_a_sealed_segment_is_reported_and_not_served() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path(), "bad", 2000, FsyncPolicy::Never);

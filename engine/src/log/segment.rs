@@ -269,7 +269,10 @@ pub fn scan(
     let mut pos = 0u64;
     let mut next = base;
     let mut index = SegmentIndex::default();
-    let stop = loop {
+    // The producer batch being read: its tag, first offset and first byte. A tag is
+    // reported only once all `count` records of its batch are read.
+    let mut open_batch: Option<(ProducerTag, u64, u64)> = None;
+    let mut stop = loop {
         if next >= stop_at {
             break Stop::Clean;
         }
@@ -300,16 +303,37 @@ pub fn scan(
                 }
                 index.observe(rel_offset as u32, pos, view.timestamp);
                 if let Some(t) = view.producer() {
-                    on_tag(t, next);
+                    if let Some((t0, b0, _)) = open_batch.take() {
+                        on_tag(t0, b0);
+                    }
+                    open_batch = Some((t, next, pos));
                 }
                 pos += len as u64;
                 next += 1;
+                if let Some((t, b, _)) = open_batch
+                    && next >= b + u64::from(t.count)
+                {
+                    on_tag(t, b);
+                    open_batch = None;
+                }
             }
             Frame::End => break Stop::Clean,
             Frame::Torn => break Stop::Torn,
             Frame::Bad(why) => break Stop::Bad(why),
         }
     };
+    // A producer batch is written whole and acknowledged only once it all is: one whose
+    // first records survived a crash but not its last was never acknowledged. It goes
+    // entirely, so that its retry is appended anew instead of being taken for a duplicate
+    // of records that are not all there.
+    if let Some((_, b, at)) = open_batch {
+        index.truncate((b - base) as u32);
+        pos = at;
+        next = b;
+        if stop == Stop::Clean {
+            stop = Stop::Torn;
+        }
+    }
     Ok(Scan {
         valid_len: pos,
         next_offset: next,

@@ -21,6 +21,14 @@ use super::runtime::JobRuntime;
 use crate::log::Partition;
 use crate::state::checkpoint::{self, Checkpoint};
 
+/// What the checkpointer is asked to do.
+pub enum Work {
+    Checkpoint(Pending),
+    /// Answer once everything queued before is done (a job being removed must
+    /// not have a checkpoint written after its files are deleted).
+    Barrier(Sender<()>),
+}
+
 /// A checkpoint whose snapshot is taken, to be made durable.
 pub struct Pending {
     pub job: Arc<JobRuntime>,
@@ -39,16 +47,23 @@ pub fn spawn(
     shard: u32,
     data_dir: PathBuf,
     events: Sender<Event>,
-) -> std::io::Result<Sender<Pending>> {
-    let (tx, rx) = crossbeam::channel::unbounded::<Pending>();
+) -> std::io::Result<Sender<Work>> {
+    let (tx, rx) = crossbeam::channel::unbounded::<Work>();
     std::thread::Builder::new()
         .name(format!("sluice-ckpt-{shard}"))
         .spawn(move || run(&rx, &data_dir, &events))?;
     Ok(tx)
 }
 
-fn run(rx: &Receiver<Pending>, data_dir: &std::path::Path, events: &Sender<Event>) {
-    while let Ok(p) = rx.recv() {
+fn run(rx: &Receiver<Work>, data_dir: &std::path::Path, events: &Sender<Event>) {
+    while let Ok(work) = rx.recv() {
+        let p = match work {
+            Work::Checkpoint(p) => p,
+            Work::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let result = persist(data_dir, &p);
         match p.done {
             Some(done) => {

@@ -266,7 +266,7 @@ struct JobOnShard {
 struct Shard {
     id: u32,
     /// Where checkpoints go to be made durable, off this thread.
-    checkpoints: Sender<checkpointer::Pending>,
+    checkpoints: Sender<checkpointer::Work>,
     cfg: ShardConfig,
     ingest: Arc<ArrayQueue<IngestBatch>>,
     commands: Receiver<Command>,
@@ -375,6 +375,16 @@ impl Shard {
                                 Ok(())
                             };
                             self.jobs.remove(i);
+                            // Periodic checkpoints still queued are written
+                            // before the job's removal is confirmed.
+                            let (tx, rx) = crossbeam::channel::bounded(1);
+                            if self
+                                .checkpoints
+                                .send(checkpointer::Work::Barrier(tx))
+                                .is_ok()
+                            {
+                                let _ = rx.recv();
+                            }
                             r
                         }
                     };
@@ -538,7 +548,11 @@ impl Shard {
             started,
             done,
         };
-        if self.checkpoints.send(pending).is_err() {
+        if self
+            .checkpoints
+            .send(checkpointer::Work::Checkpoint(pending))
+            .is_err()
+        {
             return Err("checkpoint: the checkpointer thread is gone".into());
         }
         match answer {
