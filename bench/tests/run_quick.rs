@@ -43,6 +43,18 @@ const OPTIONAL: [&str; 9] = [
     "note",
 ];
 
+/// `sluice-bench run --quick --quiet <args>` into `dir`'s results file and data cache;
+/// returns the results file.
+fn quick_run(dir: &Path, args: &[&str]) -> std::path::PathBuf {
+    let results = dir.join("latest.json");
+    let data = dir.join("data");
+    let mut all = vec!["run", "--quick", "--quiet"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--results", arg(&results), "--data-dir", arg(&data)]);
+    bench_ok(&all);
+    results
+}
+
 fn read_rows(path: &Path) -> Vec<Value> {
     let text = fs::read_to_string(path).expect("the results file exists");
     let v: Value = serde_json::from_str(&text).expect("the results file is JSON");
@@ -52,21 +64,10 @@ fn read_rows(path: &Path) -> Vec<Value> {
 #[test]
 fn quick_reference_run_writes_rows_with_the_published_schema() {
     let tmp = tempfile::tempdir().unwrap();
-    let results = tmp.path().join("latest.json");
-    let data = tmp.path().join("data");
-    bench_ok(&[
-        "run",
-        "--quick",
-        "--quiet",
-        "--system",
-        "reference",
-        "--workload",
-        "q0,q5,fraud-rules",
-        "--results",
-        arg(&results),
-        "--data-dir",
-        arg(&data),
-    ]);
+    let results = quick_run(
+        tmp.path(),
+        &["--system", "reference", "--workload", "q0,q5,fraud-rules"],
+    );
     let rows = read_rows(&results);
     assert_eq!(rows.len(), 3);
     for row in &rows {
@@ -110,40 +111,24 @@ fn quick_reference_run_writes_rows_with_the_published_schema() {
     );
 
     // A second run replaces the rows instead of adding to them.
-    bench_ok(&[
-        "run",
-        "--quick",
-        "--quiet",
-        "--workload",
-        "q0",
-        "--results",
-        arg(&results),
-        "--data-dir",
-        arg(&data),
-    ]);
+    quick_run(tmp.path(), &["--workload", "q0"]);
     assert_eq!(read_rows(&results).len(), 3);
 }
 
 #[test]
 fn quick_sluice_and_native_runs_are_checked_against_the_reference() {
     let tmp = tempfile::tempdir().unwrap();
-    let results = tmp.path().join("latest.json");
-    let data = tmp.path().join("data");
-    bench_ok(&[
-        "run",
-        "--quick",
-        "--quiet",
-        "--system",
-        "sluice,native",
-        "--workload",
-        "q0,q5,q11,fraud-rules,surge-pricing",
-        "--shards",
-        "2",
-        "--results",
-        arg(&results),
-        "--data-dir",
-        arg(&data),
-    ]);
+    let results = quick_run(
+        tmp.path(),
+        &[
+            "--system",
+            "sluice,native",
+            "--workload",
+            "q0,q5,q11,fraud-rules,surge-pricing",
+            "--shards",
+            "2",
+        ],
+    );
     let rows = read_rows(&results);
     // No native build of surge-pricing: 4 + 4 + 1 rows.
     assert_eq!(rows.len(), 9, "{rows:?}");

@@ -204,23 +204,13 @@ fn input() -> Vec<Vec<u8>> {
         }
     }
     let mut flush = Vec::new();
-    let mut covered = std::collections::BTreeSet::new();
-    for i in 0.. {
-        let key = format!("flush-{i}");
-        if covered.insert(sluice::shard::route::partition_of(
-            key.as_bytes(),
-            PARTITIONS,
-        )) {
-            let ts = last + 3_600_000;
-            let line = json!({"key": key, "timestamp": ts, "value": {"person": {"id": 9_000_000 + i,
-                "name": "Flush", "email_address": "f@x", "credit_card": "0", "city": "Bend", "state": "OR",
-                "date_time": ts, "extra": ""}}});
-            flush.extend_from_slice(line.to_string().as_bytes());
-            flush.push(b'\n');
-        }
-        if covered.len() == PARTITIONS as usize {
-            break;
-        }
+    for (i, key) in support::one_key_per_partition(PARTITIONS) {
+        let ts = last + 3_600_000;
+        let line = json!({"key": key, "timestamp": ts, "value": {"person": {"id": 9_000_000 + i,
+            "name": "Flush", "email_address": "f@x", "credit_card": "0", "city": "Bend", "state": "OR",
+            "date_time": ts, "extra": ""}}});
+        flush.extend_from_slice(line.to_string().as_bytes());
+        flush.push(b'\n');
     }
     bodies.push(flush);
     bodies

@@ -108,6 +108,16 @@ fn missing_or_damaged_index_is_rebuilt() {
     assert_records(&read_from(&p, 400), 400, 2000);
 }
 
+/// Producer 7's batch `seq`: records `seq * 10 ..+ 10`.
+fn producer_batch(w: &mut sluice::log::PartitionWriter, seq: u64) -> sluice::log::AppendAck {
+    let o = owned(seq * 10, 10, |i| i as i64);
+    let ps = ProducerSeq {
+        producer_id: 7,
+        sequence: seq,
+    };
+    w.append(&records(&o), Some(ps)).unwrap()
+}
+
 #[test]
 fn a_producer_batch_cut_short_by_a_crash_goes_whole_and_its_retry_is_appended_anew() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,12 +128,7 @@ fn a_producer_batch_cut_short_by_a_crash_goes_whole_and_its_retry_is_appended_an
             .unwrap();
         let mut w = t.partition(0).writer().unwrap();
         for seq in 0..3u64 {
-            let o = owned(seq * 10, 10, |i| i as i64);
-            let seq = ProducerSeq {
-                producer_id: 7,
-                sequence: seq,
-            };
-            w.append(&records(&o), Some(seq)).unwrap();
+            producer_batch(&mut w, seq);
         }
     }
     // A crash in the middle of batch 2: its first 4 records reached the disk, the rest
@@ -139,32 +144,15 @@ fn a_producer_batch_cut_short_by_a_crash_goes_whole_and_its_retry_is_appended_an
     let (_log, p) = reopen_partition(dir.path(), "pb");
     assert_eq!(p.end_offset(), 20, "the partial batch is gone entirely");
     assert_records(&read_from(&p, 0), 0, 20);
+    let mut w = p.writer().unwrap();
     // The producer retries batch 2: appended anew, not acknowledged as a duplicate of
     // records that are not all there.
-    let o = owned(20, 10, |i| i as i64);
-    let retry = ProducerSeq {
-        producer_id: 7,
-        sequence: 2,
-    };
-    let ack = p
-        .writer()
-        .unwrap()
-        .append(&records(&o), Some(retry))
-        .unwrap();
+    let ack = producer_batch(&mut w, 2);
     assert!(!ack.duplicate, "{ack:?}");
     assert_eq!((ack.base_offset, ack.count), (20, 10));
     assert_records(&read_from(&p, 0), 0, 30);
     // And batch 1 is still known: its retry is a duplicate.
-    let o = owned(10, 10, |i| i as i64);
-    let again = ProducerSeq {
-        producer_id: 7,
-        sequence: 1,
-    };
-    let ack = p
-        .writer()
-        .unwrap()
-        .append(&records(&o), Some(again))
-        .unwrap();
+    let ack = producer_batch(&mut w, 1);
     assert!(ack.duplicate && ack.base_offset == 10, "{ack:?}");
 }
 

@@ -11,45 +11,31 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Server, get, post_json, send, wait_for};
+use support::{Server, get, topic_records, wait_for};
 
 const SELFTEST_WASM: &str = concat!(env!("SLUICE_PLUGIN_WASM_DIR"), "/sdk_selftest.wasm");
 /// More traps than one instance survives without renewal (about 2,100).
 const PANICS: usize = 3_000;
 
-fn count_records(s: &Server, topic: &str) -> u64 {
-    s.engine.log.topic(topic).map_or(0, |t| {
-        t.partitions()
-            .iter()
-            .map(|p| p.end_offset() - p.start_offset())
-            .sum()
-    })
+/// A server with the `sdk-selftest` plugin as `selftest@1.0.0`, a one-partition topic
+/// `cmds` of commands for it, and `job` running.
+fn selftest_job(job: &Value) -> Server {
+    let s = Server::start(1, |_| {});
+    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
+    support::upload_plugin(&s, "selftest", "1.0.0", &wasm);
+    support::create_topic(&s, "cmds", 1);
+    support::create_job(&s, job);
+    s
 }
 
 #[test]
 fn thousands_of_traps_are_dead_lettered_and_the_state_survives_them() {
-    let s = Server::start(1, |_| {});
-    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
-    let (st, body) = send(
-        "POST",
-        &s.url("/api/v1/plugins?name=selftest&version=1.0.0"),
-        None,
-        "application/wasm",
-        &wasm,
-    );
-    assert_eq!(st, 201, "{body}");
-    let (st, body) = post_json(
-        &s.url("/api/v1/topics"),
-        None,
-        &json!({"name": "cmds", "partitions": 1}),
-    );
-    assert_eq!(st, 201, "{body}");
     // One record per call, so every panic is a trap of its own.
-    let job = json!({"name": "st", "sources": [{"topic": "cmds"}], "batch_max_records": 1,
+    let s = selftest_job(
+        &json!({"name": "st", "sources": [{"topic": "cmds"}], "batch_max_records": 1,
         "operators": [{"plugin": "selftest@1.0.0", "on_error": "dead_letter"}],
-        "sinks": {"main": {"topic": {"topic": "counts"}}}});
-    let (st, body) = post_json(&s.url("/api/v1/jobs"), None, &job);
-    assert_eq!(st, 201, "{body}");
+        "sinks": {"main": {"topic": {"topic": "counts"}}}}),
+    );
 
     // Count, panic, count, panic, …
     let records: Vec<Value> = (0..2 * PANICS)
@@ -63,18 +49,11 @@ fn thousands_of_traps_are_dead_lettered_and_the_state_survives_them() {
         })
         .collect();
     for chunk in records.chunks(1_000) {
-        let (st, body) = send(
-            "POST",
-            &s.url("/api/v1/topics/cmds/records"),
-            None,
-            "application/json",
-            Value::Array(chunk.to_vec()).to_string().as_bytes(),
-        );
-        assert_eq!(st, 200, "{body}");
+        support::ingest_json(&s, "cmds", chunk);
     }
     wait_for("every record processed", Duration::from_secs(120), || {
         let (_, j) = get(&s.url("/api/v1/jobs/st"), None);
-        (j["lag"] == 0 && count_records(&s, "counts") == PANICS as u64).then_some(())
+        (j["lag"] == 0 && topic_records(&s, "counts") == PANICS as u64).then_some(())
     });
 
     let (_, j) = get(&s.url("/api/v1/jobs/st"), None);
@@ -88,7 +67,7 @@ fn thousands_of_traps_are_dead_lettered_and_the_state_survives_them() {
         .cloned()
         .unwrap_or_default();
     assert!(last.to_string().contains("boom"), "{last}");
-    assert_eq!(count_records(&s, "st.dlq"), PANICS as u64);
+    assert_eq!(topic_records(&s, "st.dlq"), PANICS as u64);
 
     // The counts went 1, 2, 3, … with nothing lost or repeated: the state
     // crossed every renewal, and no panicking call's output got out.
@@ -123,43 +102,18 @@ fn send_get_text(url: &str) -> (u16, String) {
 
 #[test]
 fn a_call_emitting_more_than_one_append_takes_is_written_whole() {
-    let s = Server::start(1, |_| {});
-    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
-    let (st, body) = send(
-        "POST",
-        &s.url("/api/v1/plugins?name=selftest&version=1.0.0"),
-        None,
-        "application/wasm",
-        &wasm,
-    );
-    assert_eq!(st, 201, "{body}");
-    let (st, body) = post_json(
-        &s.url("/api/v1/topics"),
-        None,
-        &json!({"name": "cmds", "partitions": 1}),
-    );
-    assert_eq!(st, 201, "{body}");
-    let job = json!({"name": "many", "sources": [{"topic": "cmds"}],
+    let s = selftest_job(&json!({"name": "many", "sources": [{"topic": "cmds"}],
         "operators": [{"plugin": "selftest@1.0.0"}],
-        "sinks": {"main": {"topic": {"topic": "many-out"}}}});
-    let (st, body) = post_json(&s.url("/api/v1/jobs"), None, &job);
-    assert_eq!(st, 201, "{body}");
+        "sinks": {"main": {"topic": {"topic": "many-out"}}}}));
     // 1.5 × the most records one append takes (MAX_BATCH_RECORDS), from one call.
     let n = sluice::log::limits::MAX_BATCH_RECORDS * 3 / 2;
-    let record = json!([{"key": "k", "timestamp": 1,
-        "value": {"cmd": "emit", "output": "main", "n": n}}]);
-    let (st, body) = send(
-        "POST",
-        &s.url("/api/v1/topics/cmds/records"),
-        None,
-        "application/json",
-        record.to_string().as_bytes(),
-    );
-    assert_eq!(st, 200, "{body}");
+    let record = json!({"key": "k", "timestamp": 1,
+        "value": {"cmd": "emit", "output": "main", "n": n}});
+    support::ingest_json(&s, "cmds", &[record]);
     wait_for("every record written", Duration::from_secs(60), || {
         let (_, j) = get(&s.url("/api/v1/jobs/many"), None);
         assert_eq!(j["state"], "running", "{j}");
-        (count_records(&s, "many-out") == n as u64).then_some(())
+        (topic_records(&s, "many-out") == n as u64).then_some(())
     });
     let (_, j) = get(&s.url("/api/v1/jobs/many"), None);
     assert_eq!(j["errors"], 0, "{j}");

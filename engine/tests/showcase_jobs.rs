@@ -150,15 +150,6 @@ fn read_all(s: &Server, topic: &str) -> Vec<Out> {
     out
 }
 
-fn count(s: &Server, topic: &str) -> u64 {
-    s.engine.log.topic(topic).map_or(0, |t| {
-        t.partitions()
-            .iter()
-            .map(|p| p.end_offset() - p.start_offset())
-            .sum()
-    })
-}
-
 /// Starts `shards` shards, ingests `input` into `topic`, runs `spec`, and
 /// waits until the job has no lag and every output topic holds at least its
 /// expected count (or the deadline passed: the comparison then shows what is
@@ -195,7 +186,9 @@ fn run_job(
             .job(&name)
             .and_then(|(_, _, rt, _)| rt)
             .is_some_and(|rt| rt.lag() == 0);
-        let complete = expected.iter().all(|(t, n)| count(&s, t) >= *n as u64);
+        let complete = expected
+            .iter()
+            .all(|(t, n)| support::topic_records(&s, t) >= *n as u64);
         if caught_up && complete {
             break;
         }

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice::shard::route::partition_of;
-use support::{Server, get, post_json, send, wait_for};
+use support::{Server, get, post_json, wait_for};
 
 const PARTITIONS: u32 = 2;
 const WINDOW_MS: i64 = 60_000;
@@ -34,18 +33,10 @@ fn payments(from: usize, n: usize) -> Vec<Value> {
 /// One far-future record per partition, so every partition's watermark
 /// passes the first window and it closes.
 fn flush() -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut covered = std::collections::BTreeSet::new();
-    for i in 0.. {
-        let key = format!("flush-{i}");
-        if covered.insert(partition_of(key.as_bytes(), PARTITIONS)) {
-            out.push(json!({"key": key, "timestamp": 10 * WINDOW_MS, "value": {"amount": 0}}));
-        }
-        if covered.len() == PARTITIONS as usize {
-            return out;
-        }
-    }
-    unreachable!()
+    support::one_key_per_partition(PARTITIONS)
+        .into_iter()
+        .map(|(_, key)| json!({"key": key, "timestamp": 10 * WINDOW_MS, "value": {"amount": 0}}))
+        .collect()
 }
 
 /// (count, total) per key of the first window, computed from the input.
@@ -64,41 +55,24 @@ fn expected(records: &[Value]) -> BTreeMap<String, (u64, u64)> {
 }
 
 fn ingest(s: &Server, records: &[Value]) {
-    let (st, body) = send(
-        "POST",
-        &s.url("/api/v1/topics/pay/records"),
-        None,
-        "application/json",
-        Value::Array(records.to_vec()).to_string().as_bytes(),
-    );
-    assert_eq!(st, 200, "{body}");
+    support::ingest_json(s, "pay", records);
 }
 
+/// Uploads bundled plugin `plugin`'s module as `name@version`.
 fn upload(s: &Server, name: &str, version: &str, plugin: &str) {
     let wasm = sluice::bundled::bundled_plugin(plugin).unwrap().wasm;
-    let (st, body) = send(
-        "POST",
-        &s.url(&format!("/api/v1/plugins?name={name}&version={version}")),
-        None,
-        "application/wasm",
-        wasm,
-    );
-    assert_eq!(st, 201, "{body}");
+    support::upload_plugin(s, name, version, wasm);
 }
 
 fn setup(s: &Server, plugin: &str, checkpoint_interval_ms: u64) {
-    let (st, body) = post_json(
-        &s.url("/api/v1/topics"),
-        None,
-        &json!({"name": "pay", "partitions": PARTITIONS}),
+    support::create_topic(s, "pay", PARTITIONS);
+    support::create_job(
+        s,
+        &json!({"name": "totals", "sources": [{"topic": "pay"}],
+            "operators": [{"plugin": plugin, "config": {}}],
+            "checkpoint_interval_ms": checkpoint_interval_ms,
+            "sinks": {"main": {"topic": {"topic": "totals-out"}}}}),
     );
-    assert_eq!(st, 201, "{body}");
-    let job = json!({"name": "totals", "sources": [{"topic": "pay"}],
-        "operators": [{"plugin": plugin, "config": {}}],
-        "checkpoint_interval_ms": checkpoint_interval_ms,
-        "sinks": {"main": {"topic": {"topic": "totals-out"}}}});
-    let (st, body) = post_json(&s.url("/api/v1/jobs"), None, &job);
-    assert_eq!(st, 201, "{body}");
 }
 
 fn job(s: &Server) -> Value {

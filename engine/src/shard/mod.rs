@@ -33,6 +33,10 @@ use crate::state::checkpoint::Checkpoint;
 use runtime::{JobRuntime, now_ms};
 use task::Task;
 
+/// Why a checkpoint cannot be taken once the shard's checkpointer thread died.
+const CHECKPOINTER_GONE: &str = "checkpoint: this shard's checkpointer thread has stopped (its \
+    panic is in the log); restart sluice, and the job resumes from its last checkpoint";
+
 /// How long [`ShardHandle::shutdown`] waits for the thread.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
 
@@ -553,13 +557,11 @@ impl Shard {
             .send(checkpointer::Work::Checkpoint(pending))
             .is_err()
         {
-            return Err("checkpoint: the checkpointer thread is gone".into());
+            return Err(CHECKPOINTER_GONE.into());
         }
         match answer {
             None => Ok(()),
-            Some(rx) => rx
-                .recv()
-                .unwrap_or_else(|_| Err("checkpoint: the checkpointer thread is gone".into())),
+            Some(rx) => rx.recv().unwrap_or_else(|_| Err(CHECKPOINTER_GONE.into())),
         }
     }
 }

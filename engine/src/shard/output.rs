@@ -21,6 +21,8 @@ pub const ORIGIN_HEADER: &[u8] = b"sluice.origin";
 /// Bytes a frame adds to a record's key, value and headers, at most (the
 /// fixed header and a producer tag), when sizing appends.
 const FRAME_ALLOWANCE: usize = 64;
+/// Bytes of the `sluice.tag` header of a tagged record, which is not in the buffer.
+const TAG_ALLOWANCE: usize = 6 + TAG_HEADER.len() + 8;
 
 /// Records gathered for one destination during a batch.
 #[derive(Default)]
@@ -168,6 +170,14 @@ impl OutPartition {
         // at the log's batch limits (with room for the framing). A crash
         // between two appends is undone by recovery's truncation like any
         // other output written after the last checkpoint.
+        if records.len() <= MAX_BATCH_RECORDS
+            && self.buf.data.len() + records.len() * (FRAME_ALLOWANCE + TAG_ALLOWANCE)
+                <= MAX_BATCH_BYTES
+        {
+            self.writer.append(&records, None)?;
+            self.buf.clear();
+            return Ok(n);
+        }
         let mut from = 0;
         while from < records.len() {
             let mut bytes = 0;

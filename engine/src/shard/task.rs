@@ -679,7 +679,6 @@ impl Task {
             .plugin
             .instantiate(op.instance.label().clone(), &op.plan.config)?;
         fresh.restore(&snapshot)?;
-        op.instance.drain_metrics(|_, _, _| {});
         op.instance = fresh;
         self.job.stats.renewals.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -174,3 +174,60 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Uploads `wasm` as plugin `name@version` through the API.
+pub fn upload_plugin(s: &Server, name: &str, version: &str, wasm: &[u8]) {
+    let url = s.url(&format!("/api/v1/plugins?name={name}&version={version}"));
+    let (st, body) = send("POST", &url, None, "application/wasm", wasm);
+    assert_eq!(st, 201, "uploading {name}@{version}: {body}");
+}
+
+/// Creates topic `name` with `partitions` partitions through the API.
+pub fn create_topic(s: &Server, name: &str, partitions: u32) {
+    let spec = serde_json::json!({"name": name, "partitions": partitions});
+    let (st, body) = post_json(&s.url("/api/v1/topics"), None, &spec);
+    assert_eq!(st, 201, "creating topic {name}: {body}");
+}
+
+/// Creates a job from `spec` through the API.
+pub fn create_job(s: &Server, spec: &Value) {
+    let (st, body) = post_json(&s.url("/api/v1/jobs"), None, spec);
+    assert_eq!(st, 201, "creating job {}: {body}", spec["name"]);
+}
+
+/// Ingests `records` (`{"key", "timestamp", "value"}` objects) into `topic` as JSON.
+pub fn ingest_json(s: &Server, topic: &str, records: &[Value]) {
+    let url = s.url(&format!("/api/v1/topics/{topic}/records"));
+    let body = Value::Array(records.to_vec()).to_string();
+    let (st, answer) = send("POST", &url, None, "application/json", body.as_bytes());
+    assert_eq!(st, 200, "ingesting into {topic}: {answer}");
+}
+
+/// Records in `topic` (0 if it does not exist).
+pub fn topic_records(s: &Server, topic: &str) -> u64 {
+    s.engine.log.topic(topic).map_or(0, |t| {
+        t.partitions()
+            .iter()
+            .map(|p| p.end_offset() - p.start_offset())
+            .sum()
+    })
+}
+
+/// Keys `flush-<i>` (with their `i`), the first that lands in each partition of a
+/// `partitions`-partition topic: one record per key reaches every partition (to move
+/// every partition's watermark, say).
+pub fn one_key_per_partition(partitions: u32) -> Vec<(u64, String)> {
+    let mut covered = vec![false; partitions as usize];
+    let mut keys = Vec::with_capacity(partitions as usize);
+    let mut i = 0u64;
+    while keys.len() < partitions as usize {
+        let key = format!("flush-{i}");
+        let p = sluice::shard::route::partition_of(key.as_bytes(), partitions) as usize;
+        if !covered[p] {
+            covered[p] = true;
+            keys.push((i, key));
+        }
+        i += 1;
+    }
+    keys
+}

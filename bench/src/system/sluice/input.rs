@@ -78,25 +78,35 @@ pub fn encode<E: EventRecord>(events: &[E], chunk: usize) -> Result<Vec<NewRecor
 /// reports them (they open no auction and place no bid).
 pub fn flush_persons(partitions: u32, last_ms: i64) -> Result<NewRecords, BenchError> {
     let mut out = NewRecords::default();
-    let mut covered = vec![false; partitions as usize];
     let ts = last_ms + FLUSH_AFTER_MS;
+    for (i, key) in flush_keys(partitions) {
+        let person = json!({"person": {"id": FLUSH_PERSON_ID + i, "name": "Flush Person",
+            "email_address": "flush@example.com", "credit_card": "0000 0000 0000 0000",
+            "city": "Bend", "state": "OR", "date_time": ts, "extra": ""}});
+        let value = rmp_serde::to_vec_named(&person).map_err(|e| {
+            super::fixture::failed("flush", format!("encoding a flush person: {e}"))
+        })?;
+        push_record(&mut out, key.as_bytes(), ts, &value);
+    }
+    Ok(out)
+}
+
+/// Keys `flush-<i>` (with their `i`), the first that lands in each partition of a
+/// `partitions`-partition topic: one record per key reaches every partition.
+fn flush_keys(partitions: u32) -> Vec<(u64, String)> {
+    let mut covered = vec![false; partitions as usize];
+    let mut keys = Vec::with_capacity(partitions as usize);
     let mut i = 0u64;
-    while covered.iter().any(|c| !c) {
+    while keys.len() < partitions as usize {
         let key = format!("flush-{i}");
         let p = partition_of(key.as_bytes(), partitions) as usize;
         if !covered[p] {
             covered[p] = true;
-            let person = json!({"person": {"id": FLUSH_PERSON_ID + i, "name": "Flush Person",
-                "email_address": "flush@example.com", "credit_card": "0000 0000 0000 0000",
-                "city": "Bend", "state": "OR", "date_time": ts, "extra": ""}});
-            let value = rmp_serde::to_vec_named(&person).map_err(|e| {
-                super::fixture::failed("flush", format!("encoding a flush person: {e}"))
-            })?;
-            push_record(&mut out, key.as_bytes(), ts, &value);
+            keys.push((i, key));
         }
         i += 1;
     }
-    Ok(out)
+    keys
 }
 
 /// Whether a Nexmark query runs as two phases with re-keying (the windowed ones).
@@ -165,21 +175,13 @@ fn scenario_input(
         }
     }
     if events > 0 {
-        let mut covered = vec![false; partitions as usize];
-        let mut i = 0u64;
-        while covered.iter().any(|c| !c) {
-            let key = format!("flush-{i}");
-            let p = partition_of(key.as_bytes(), partitions) as usize;
-            if !covered[p] {
-                covered[p] = true;
-                push_record(
-                    &mut chunk,
-                    key.as_bytes(),
-                    last_ms + FLUSH_AFTER_MS,
-                    &last_value,
-                );
-            }
-            i += 1;
+        for (_, key) in flush_keys(partitions) {
+            push_record(
+                &mut chunk,
+                key.as_bytes(),
+                last_ms + FLUSH_AFTER_MS,
+                &last_value,
+            );
         }
     }
     if !chunk.records.is_empty() {
