@@ -373,22 +373,16 @@ impl Shard {
                     let r = match self.jobs.iter().position(|j| j.job.name() == job) {
                         None => Ok(()),
                         Some(i) => {
+                            // Either way, every checkpoint of the job is
+                            // written before its removal is confirmed (the
+                            // checkpointer works in order).
                             let r = if final_checkpoint {
                                 self.checkpoint(i, true)
                             } else {
+                                self.drain_checkpointer();
                                 Ok(())
                             };
                             self.jobs.remove(i);
-                            // Periodic checkpoints still queued are written
-                            // before the job's removal is confirmed.
-                            let (tx, rx) = crossbeam::channel::bounded(1);
-                            if self
-                                .checkpoints
-                                .send(checkpointer::Work::Barrier(tx))
-                                .is_ok()
-                            {
-                                let _ = rx.recv();
-                            }
                             r
                         }
                     };
@@ -507,6 +501,18 @@ impl Shard {
             self.checkpoint(i, false)?;
         }
         Ok(work)
+    }
+
+    /// Waits until the checkpointer has done everything queued so far.
+    fn drain_checkpointer(&self) {
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        if self
+            .checkpoints
+            .send(checkpointer::Work::Barrier(tx))
+            .is_ok()
+        {
+            let _ = rx.recv();
+        }
     }
 
     /// Snapshots job `i`'s tasks and hands the checkpoint to the
