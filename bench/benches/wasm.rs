@@ -17,6 +17,8 @@
 //! batch-size-1 rows.
 //!
 //! `cargo bench -p sluice-bench --bench wasm` (a plain program; prints Markdown tables).
+//! `SLUICE_BENCH_QUERIES=q0` and `SLUICE_BENCH_BATCHES=1000` narrow it (comma-separated
+//! lists), e.g. to profile one case under `perf` with `SLUICE_PERF_MAP=1`.
 
 use std::time::Duration;
 
@@ -47,6 +49,14 @@ fn env_u64(name: &str, default: u64) -> u64 {
             default
         }),
         Err(_) => default,
+    }
+}
+
+/// A comma-separated list from the environment (to profile one query or batch size), else `all`.
+fn env_list(name: &str, all: &[String]) -> Vec<String> {
+    match std::env::var(name) {
+        Ok(v) => v.split(',').map(|s| s.trim().to_owned()).collect(),
+        Err(_) => all.to_vec(),
     }
 }
 
@@ -191,8 +201,10 @@ fn main() {
         "| query | batch | wasm (1 s deadline) | wasm (1 h deadline, 1 s tick) | native | wasm/native | wasm ns/record | native ns/record |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for query in QUERIES {
-        for batch in BATCH_SIZES {
+    let queries = env_list("SLUICE_BENCH_QUERIES", &QUERIES.map(String::from));
+    let batches = env_list("SLUICE_BENCH_BATCHES", &BATCH_SIZES.map(|b| b.to_string()));
+    for query in queries.iter().map(String::as_str) {
+        for batch in batches.iter().filter_map(|b| b.parse::<usize>().ok()) {
             let recs = if batch == 1 {
                 &records[..records.len() / 5]
             } else {

@@ -113,6 +113,11 @@ struct RunArgs {
     /// Client threads of the sluice http modes.
     #[arg(long, default_value_t = sluice_bench::system::sluice::http::DEFAULT_CLIENTS)]
     http_clients: usize,
+    /// Where the in-process sluice jobs' results go: `topic` (appended to an output topic
+    /// and checked record by record) or `discard` (counted and dropped, like the blackhole
+    /// sinks of Flink's Nexmark runs; checked by count).
+    #[arg(long, default_value = "topic")]
+    sink: sluice_bench::system::sluice::Sink,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -200,6 +205,7 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<()> {
         partitions_per_shard: args.partitions_per_shard,
         checkpoint_interval_ms: args.checkpoint_interval_ms,
         http_clients: args.http_clients,
+        sink: args.sink,
     };
     let mut systems = args
         .system

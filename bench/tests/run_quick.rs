@@ -162,6 +162,58 @@ fn quick_sluice_and_native_runs_are_checked_against_the_reference() {
     assert_eq!(engine("q0")["result_rows"], 18_400, "every bid, converted");
 }
 
+#[test]
+fn a_discard_sink_run_is_checked_by_count_and_labelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = quick_run(
+        tmp.path(),
+        &[
+            "--system",
+            "sluice",
+            "--workload",
+            "q0,q5",
+            "--shards",
+            "2",
+            "--sink",
+            "discard",
+        ],
+    );
+    let rows = read_rows(&results);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["mode"], "in-process, discard sink", "{row}");
+        assert_eq!(
+            row["correct"], true,
+            "the dropped count matches the reference: {row}"
+        );
+    }
+    let q0 = rows.iter().find(|r| r["workload"] == "q0").unwrap();
+    assert_eq!(q0["result_rows"], 18_400, "every bid counted once: {q0}");
+    // Latency runs need the output topic: refused, not silently mismeasured.
+    let refused = bench(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--no-save",
+        "--system",
+        "sluice",
+        "--workload",
+        "q0",
+        "--sink",
+        "discard",
+        "--open-loop-rate",
+        "10000",
+        "--data-dir",
+        arg(&tmp.path().join("data")),
+    ]);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned()
+        + &String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        said.contains("discard sink applies to in-process closed-loop"),
+        "{said}"
+    );
+}
+
 /// A stand-in for bench/peers/flink/run.sh that reports `rows` result rows.
 fn fake_flink(dir: &Path, rows: u64) -> std::path::PathBuf {
     let path = dir.join("fake-flink.sh");

@@ -217,6 +217,8 @@ pub struct SystemSettings {
     pub checkpoint_interval_ms: u64,
     /// Client threads of the sluice http modes.
     pub http_clients: usize,
+    /// Where the in-process sluice jobs' results go.
+    pub sink: sluice::Sink,
 }
 
 impl Default for SystemSettings {
@@ -226,6 +228,7 @@ impl Default for SystemSettings {
             partitions_per_shard: 2,
             checkpoint_interval_ms: sluice::CHECKPOINT_INTERVAL_MS,
             http_clients: sluice::http::DEFAULT_CLIENTS,
+            sink: sluice::Sink::Topic,
         }
     }
 }

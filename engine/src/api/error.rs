@@ -61,6 +61,24 @@ impl ApiError {
     }
 }
 
+/// Runs `f` on tokio's blocking pool and waits for it, so that CPU-heavy or
+/// blocking work (parsing a large ingest body, storing a plugin, stopping a
+/// job) never holds up the runtime's few workers, which must stay free to
+/// answer quick requests such as view queries. `f`'s own error converts into
+/// an [`ApiError`]; a panic in `f` becomes a 500.
+pub async fn off_runtime<T, E>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(Into::into)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Access, check};
 use super::body::{answer, decode};
+use super::error::off_runtime;
 use super::{ApiError, AppState};
 use crate::job::engine::{Engine, EngineError, JobState};
 use crate::job::spec::JobSpec;
@@ -143,10 +144,7 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let engine = engine.clone();
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(ApiError::from)
+    off_runtime(move || f(&engine)).await
 }
 
 fn one(st: &AppState, name: &str) -> Result<JobStatus, ApiError> {

@@ -9,16 +9,13 @@ use serde::Deserialize;
 
 use super::auth::{Access, check};
 use super::body::{answer, read};
+use super::error::off_runtime;
 use super::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
 pub struct UploadParams {
     pub name: Option<String>,
     pub version: Option<String>,
-}
-
-fn blocking_err(e: tokio::task::JoinError) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
 /// `POST /api/v1/plugins?name=fraud&version=1.2.0` with the `.wasm` as body.
@@ -46,9 +43,7 @@ pub async fn upload(
     })?;
     let engine = st.engine.clone();
     let (stored, created) =
-        tokio::task::spawn_blocking(move || engine.plugins.put(&name, &version, &bytes, false))
-            .await
-            .map_err(blocking_err)??;
+        off_runtime(move || engine.plugins.put(&name, &version, &bytes, false)).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

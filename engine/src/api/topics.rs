@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use super::auth::{Access, check};
 use super::body::{answer, decode};
+use super::error::off_runtime;
 use super::{ApiError, AppState};
 use crate::log::{FsyncPolicy, Retention, Topic, TopicConfig};
 
@@ -181,10 +182,6 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let engine = st.engine.clone();
-    tokio::task::spawn_blocking(move || engine.delete_topic(&name))
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+    off_runtime(move || engine.delete_topic(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

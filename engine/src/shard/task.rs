@@ -556,6 +556,11 @@ impl Task {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map_or(&Dest::Drop, |(_, d)| d);
+            if let Dest::Drop = dest {
+                let dropped = self.emitted[i].iter_output(name).count() as u64;
+                stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+                continue;
+            }
             for r in self.emitted[i].iter_output(name) {
                 match dest {
                     Dest::Next => {
@@ -605,9 +610,7 @@ impl Task {
                         );
                         stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                     }
-                    Dest::Drop => {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Dest::Drop => unreachable!("dropped outputs are counted above"),
                 }
             }
         }

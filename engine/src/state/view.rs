@@ -4,9 +4,10 @@
 //! each part has one writer (the task of that partition), its contents and
 //! its evictions depend only on that task's output, and a checkpoint of the
 //! task can carry its part. Writers lock a part once per batch; readers lock
-//! each part briefly to copy out what a query selects.
+//! each part in turn and copy out only the page a query returns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -189,15 +190,87 @@ impl View {
         })
     }
 
-    /// Runs a query.
+    /// Runs a query. Nothing is copied but the page it returns: each part is
+    /// locked in turn (its writer waits only that long), matches are counted
+    /// and ranked in place, and a bounded heap keeps the `offset + limit`
+    /// first of them.
     pub fn query(&self, q: &Query) -> Answer {
-        let mut picked: Vec<(EntryId, Entry)> = Vec::new();
+        let newest = if q.latest {
+            let mut newest = None;
+            self.for_each_match(q, None, |id, _| {
+                newest = newest.max(Some(id.window_end));
+            });
+            newest
+        } else {
+            None
+        };
+        // The rank of a key is where its first entry falls in the order.
+        let rank_target = q.rank_of.as_ref().and_then(|k| {
+            let mut best: Option<Pick> = None;
+            self.for_each_match(q, newest, |id, e| {
+                if id.key == k.as_bytes() {
+                    let here = Order::of(q, id, e);
+                    if best.as_ref().is_none_or(|b| here.cmp(&b.order()).is_lt()) {
+                        best = Some(Pick::new(here.primary, id, e));
+                    }
+                }
+            });
+            best
+        });
+        let offset = q.offset.unwrap_or(0);
+        let limit = q.limit.unwrap_or(100).min(MAX_QUERY_LIMIT);
+        let keep = offset.saturating_add(limit);
+        let mut page: BinaryHeap<Pick> = BinaryHeap::new();
+        let (mut total, mut before) = (0usize, 0usize);
+        self.for_each_match(q, newest, |id, e| {
+            total += 1;
+            let here = Order::of(q, id, e);
+            if rank_target
+                .as_ref()
+                .is_some_and(|t| here.cmp(&t.order()).is_lt())
+            {
+                before += 1;
+            }
+            if page.len() < keep {
+                page.push(Pick::new(here.primary, id, e));
+            } else if page
+                .peek()
+                .is_some_and(|worst| here.cmp(&worst.order()).is_lt())
+            {
+                page.pop();
+                page.push(Pick::new(here.primary, id, e));
+            }
+        });
+        let rows = page
+            .into_sorted_vec()
+            .into_iter()
+            .skip(offset)
+            .map(|p| Row {
+                key: String::from_utf8_lossy(&p.id.key).into_owned(),
+                window_start: (p.id.window_start != i64::MIN).then_some(p.id.window_start),
+                window_end: (p.id.window_end != i64::MIN).then_some(p.id.window_end),
+                timestamp: p.entry.timestamp,
+                value: decode_json(&p.entry.value),
+            })
+            .collect();
+        Answer {
+            view: self.name.clone(),
+            total,
+            rows,
+            rank: rank_target.map(|_| before + 1),
+        }
+    }
+
+    /// Calls `f` on every entry the query selects (key, window range, and
+    /// window end `newest` when given), one part locked at a time.
+    fn for_each_match(&self, q: &Query, newest: Option<i64>, mut f: impl FnMut(&EntryId, &Entry)) {
+        let selected = |id: &EntryId| {
+            q.from.is_none_or(|from| id.window_start >= from)
+                && q.to.is_none_or(|to| id.window_start < to)
+                && newest.is_none_or(|n| id.window_end == n)
+        };
         for part in &self.parts {
             let part = part.lock().expect("view part lock");
-            let in_range = |id: &EntryId| {
-                q.from.is_none_or(|f| id.window_start >= f)
-                    && q.to.is_none_or(|t| id.window_start < t)
-            };
             match &q.key {
                 Some(k) => {
                     let lo = EntryId {
@@ -205,73 +278,113 @@ impl View {
                         window_start: i64::MIN,
                         window_end: i64::MIN,
                     };
-                    picked.extend(
-                        part.entries
-                            .range(lo..)
-                            .take_while(|(id, _)| id.key == k.as_bytes())
-                            .filter(|(id, _)| in_range(id))
-                            .map(|(id, e)| (id.clone(), e.clone())),
-                    );
-                }
-                None => picked.extend(
                     part.entries
-                        .iter()
-                        .filter(|(id, _)| in_range(id))
-                        .map(|(id, e)| (id.clone(), e.clone())),
-                ),
+                        .range(lo..)
+                        .take_while(|(id, _)| id.key == k.as_bytes())
+                        .filter(|(id, _)| selected(id))
+                        .for_each(|(id, e)| f(id, e));
+                }
+                None => part
+                    .entries
+                    .iter()
+                    .filter(|(id, _)| selected(id))
+                    .for_each(|(id, e)| f(id, e)),
             }
         }
-        if q.latest
-            && let Some(newest) = picked.iter().map(|(id, _)| id.window_end).max()
-        {
-            picked.retain(|(id, _)| id.window_end == newest);
+    }
+}
+
+/// What a query orders by first: a value field, largest first (`sort`), or
+/// the window end, newest first.
+#[derive(Debug, Clone, Copy)]
+enum Primary {
+    Score(f64),
+    End(i64),
+}
+
+/// An entry's place in a query's order (smaller comes first): the primary
+/// criterion, then key, then window start, so that the order is total and a
+/// page does not depend on which part an entry lives in.
+#[derive(Debug, Clone, Copy)]
+struct Order<'a> {
+    primary: Primary,
+    key: &'a [u8],
+    window_start: i64,
+}
+
+impl<'a> Order<'a> {
+    fn of(q: &Query, id: &'a EntryId, e: &Entry) -> Order<'a> {
+        let primary = match &q.sort {
+            Some(field) => Primary::Score(
+                mpack::get(&e.value, &[field.as_str()])
+                    .and_then(|s| s.as_f64())
+                    .unwrap_or(f64::NEG_INFINITY),
+            ),
+            None => Primary::End(id.window_end),
+        };
+        Order {
+            primary,
+            key: &id.key,
+            window_start: id.window_start,
         }
-        match &q.sort {
-            Some(field) => {
-                let score = |e: &Entry| {
-                    mpack::get(&e.value, &[field.as_str()])
-                        .and_then(|s| s.as_f64())
-                        .unwrap_or(f64::NEG_INFINITY)
-                };
-                picked.sort_by(|(ia, ea), (ib, eb)| {
-                    score(eb)
-                        .total_cmp(&score(ea))
-                        .then_with(|| ia.key.cmp(&ib.key))
-                });
-            }
-            None => picked.sort_by(|(a, _), (b, _)| {
-                b.window_end
-                    .cmp(&a.window_end)
-                    .then_with(|| a.key.cmp(&b.key))
-            }),
+    }
+
+    fn cmp(&self, other: &Order<'_>) -> Ordering {
+        let primary = match (self.primary, other.primary) {
+            (Primary::Score(a), Primary::Score(b)) => b.total_cmp(&a),
+            (Primary::End(a), Primary::End(b)) => b.cmp(&a),
+            // One query orders every entry the same way.
+            (Primary::Score(_), Primary::End(_)) => Ordering::Less,
+            (Primary::End(_), Primary::Score(_)) => Ordering::Greater,
+        };
+        primary
+            .then_with(|| self.key.cmp(other.key))
+            .then_with(|| self.window_start.cmp(&other.window_start))
+    }
+}
+
+/// A copied entry kept for a query's page.
+struct Pick {
+    primary: Primary,
+    id: EntryId,
+    entry: Entry,
+}
+
+impl Pick {
+    fn new(primary: Primary, id: &EntryId, entry: &Entry) -> Pick {
+        Pick {
+            primary,
+            id: id.clone(),
+            entry: entry.clone(),
         }
-        let rank = q.rank_of.as_ref().and_then(|k| {
-            picked
-                .iter()
-                .position(|(id, _)| id.key == k.as_bytes())
-                .map(|i| i + 1)
-        });
-        let total = picked.len();
-        let offset = q.offset.unwrap_or(0);
-        let limit = q.limit.unwrap_or(100).min(MAX_QUERY_LIMIT);
-        let rows = picked
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(id, e)| Row {
-                key: String::from_utf8_lossy(&id.key).into_owned(),
-                window_start: (id.window_start != i64::MIN).then_some(id.window_start),
-                window_end: (id.window_end != i64::MIN).then_some(id.window_end),
-                timestamp: e.timestamp,
-                value: decode_json(&e.value),
-            })
-            .collect();
-        Answer {
-            view: self.name.clone(),
-            total,
-            rows,
-            rank,
+    }
+
+    fn order(&self) -> Order<'_> {
+        Order {
+            primary: self.primary,
+            key: &self.id.key,
+            window_start: self.id.window_start,
         }
+    }
+}
+
+impl PartialEq for Pick {
+    fn eq(&self, other: &Pick) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Pick {}
+
+impl PartialOrd for Pick {
+    fn partial_cmp(&self, other: &Pick) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pick {
+    fn cmp(&self, other: &Pick) -> Ordering {
+        self.order().cmp(&other.order())
     }
 }
 
@@ -387,6 +500,95 @@ mod tests {
             .map(|r| r.window_end.unwrap())
             .collect();
         assert_eq!(ends, [5, 4, 3]);
+    }
+
+    /// A query's answer reduced to what the test compares: total, the page's
+    /// (key, window start) and the rank.
+    type Summary = (usize, Vec<(String, Option<i64>)>, Option<usize>);
+
+    /// The answer as the plain definition gives it: every match copied,
+    /// fully sorted, then paginated.
+    fn naive(v: &View, q: &Query) -> Summary {
+        let mut all: Vec<(EntryId, Entry)> = Vec::new();
+        for p in 0..v.partitions() as u32 {
+            all.extend(v.part(p).entries.into_iter().filter(|(id, _)| {
+                q.key.as_ref().is_none_or(|k| id.key == k.as_bytes())
+                    && q.from.is_none_or(|f| id.window_start >= f)
+                    && q.to.is_none_or(|t| id.window_start < t)
+            }));
+        }
+        if q.latest
+            && let Some(newest) = all.iter().map(|(id, _)| id.window_end).max()
+        {
+            all.retain(|(id, _)| id.window_end == newest);
+        }
+        let score = |e: &Entry, f: &str| {
+            mpack::get(&e.value, &[f])
+                .and_then(|s| s.as_f64())
+                .unwrap_or(f64::NEG_INFINITY)
+        };
+        all.sort_by(|(a, ea), (b, eb)| {
+            let primary = match &q.sort {
+                Some(f) => score(eb, f).total_cmp(&score(ea, f)),
+                None => b.window_end.cmp(&a.window_end),
+            };
+            primary
+                .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| a.window_start.cmp(&b.window_start))
+        });
+        let rank = q.rank_of.as_ref().and_then(|k| {
+            all.iter()
+                .position(|(id, _)| id.key == k.as_bytes())
+                .map(|i| i + 1)
+        });
+        let rows = all
+            .iter()
+            .skip(q.offset.unwrap_or(0))
+            .take(q.limit.unwrap_or(100))
+            .map(|(id, _)| {
+                let start = (id.window_start != i64::MIN).then_some(id.window_start);
+                (String::from_utf8_lossy(&id.key).into_owned(), start)
+            })
+            .collect();
+        (all.len(), rows, rank)
+    }
+
+    proptest::proptest! {
+        /// The bounded selection answers exactly what sorting every match would.
+        #[test]
+        fn a_query_pages_exactly_like_a_full_sort(
+            entries in proptest::collection::vec((0u8..12, 0i64..6, 0u32..3, -5i64..5, proptest::bool::ANY), 0..80),
+            key in proptest::option::of(0u8..12),
+            rank_of in proptest::option::of(0u8..12),
+            from in proptest::option::of(0i64..6),
+            latest in proptest::bool::ANY,
+            sort in proptest::bool::ANY,
+            offset in proptest::option::of(0usize..10),
+            limit in proptest::option::of(0usize..10),
+        ) {
+            let v = View::new("v", 1_000, 3);
+            for (k, w, p, score, windowed) in entries {
+                let val = if windowed {
+                    mp(json!({"window_start": w * 10, "window_end": w * 10 + 10, "score": score}))
+                } else {
+                    mp(json!({"score": score}))
+                };
+                v.apply(p, [(format!("k{k}").as_bytes(), w, &val[..])]);
+            }
+            let q = Query {
+                key: key.map(|k| format!("k{k}")),
+                rank_of: rank_of.map(|k| format!("k{k}")),
+                from: from.map(|f| f * 10),
+                latest,
+                sort: sort.then(|| "score".to_owned()),
+                offset,
+                limit,
+                ..Query::default()
+            };
+            let ans = v.query(&q);
+            let rows: Vec<_> = ans.rows.iter().map(|r| (r.key.clone(), r.window_start)).collect();
+            proptest::prop_assert_eq!((ans.total, rows, ans.rank), naive(&v, &q));
+        }
     }
 
     #[test]

@@ -29,6 +29,9 @@ const MAX_GUEST_MEMORY: usize = 1 << 32;
 /// The longest call deadline accepted (keeps epoch arithmetic far from
 /// overflow; a batch that needs longer is a bug, not a workload).
 pub const MAX_CALL_DEADLINE: Duration = Duration::from_secs(3600);
+/// Set (to anything) to have wasmtime write `/tmp/perf-<pid>.map`, so that
+/// `perf report` names the functions of compiled plugins.
+pub const PERF_MAP_ENV: &str = "SLUICE_PERF_MAP";
 
 /// Limits and settings of the Wasm host.
 #[derive(Clone, Debug)]
@@ -151,6 +154,10 @@ impl WasmHost {
             .wasm_memory64(false)
             .wasm_multi_memory(false)
             .parallel_compilation(true);
+        if std::env::var_os(PERF_MAP_ENV).is_some() {
+            // Names plugin functions for `perf report` (docs/operations.md).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine_error = |e: wasmtime::Error| {
             PluginError::host(
                 ErrorKind::Host,

@@ -167,8 +167,9 @@ impl Instance {
         })
     }
 
-    /// Where job `job` stands; `None` if it is not running.
-    pub fn progress(&self, job: &str, output: &str) -> Option<Progress> {
+    /// Where job `job` stands; `None` if it is not running. Its output is the records of
+    /// topic `output`, or with `None` the records its discard sinks dropped.
+    pub fn progress(&self, job: &str, output: Option<&str>) -> Option<Progress> {
         let (_, _, rt, _) = self.engine.job(job)?;
         let rt = rt?;
         let read = rt.tasks.first().map_or(0, |s| {
@@ -177,7 +178,10 @@ impl Instance {
         Some(Progress {
             read,
             lag: rt.lag(),
-            output: self.topic_records(output),
+            output: match output {
+                Some(topic) => self.topic_records(topic),
+                None => rt.stats.dropped.load(Ordering::Relaxed),
+            },
         })
     }
 
@@ -197,7 +201,7 @@ impl Instance {
     pub fn wait_settled(
         &self,
         job: &str,
-        output: &str,
+        output: Option<&str>,
         input: u64,
         expected: Option<u64>,
     ) -> Result<Settled, BenchError> {

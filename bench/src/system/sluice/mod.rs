@@ -21,7 +21,7 @@ pub mod latency;
 
 use std::time::Instant;
 
-use sluice::job::spec::{MAX_CHECKPOINT_MS, MIN_CHECKPOINT_MS};
+use sluice::job::spec::{MAX_CHECKPOINT_MS, MIN_CHECKPOINT_MS, SinkSpec};
 use sluice::log::FsyncPolicy;
 
 use super::{Job, Load, Sample, System, SystemSettings, repeat};
@@ -49,6 +49,27 @@ pub enum Mode {
     HttpJson,
 }
 
+/// Where the in-process jobs' results go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// Appended to the output topic and checked record by record.
+    Topic,
+    /// Counted and dropped (Flink's Nexmark runs use blackhole sinks); checked by count.
+    Discard,
+}
+
+impl std::str::FromStr for Sink {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Sink, String> {
+        match s {
+            "topic" => Ok(Sink::Topic),
+            "discard" => Ok(Sink::Discard),
+            other => Err(format!("`{other}` is not a sink; use topic or discard")),
+        }
+    }
+}
+
 /// The engine as a benchmarked system.
 #[derive(Debug, Clone)]
 pub struct Sluice {
@@ -60,6 +81,8 @@ pub struct Sluice {
     pub checkpoint_interval_ms: u64,
     /// Client threads of the http modes.
     pub http_clients: usize,
+    /// Where the in-process jobs' results go.
+    pub sink: Sink,
     /// The mode as rows show it: with the checkpoint interval when it is not the
     /// default, so that such rows sit beside the default ones instead of replacing them.
     label: String,
@@ -95,15 +118,18 @@ impl Sluice {
             Mode::Http => "http",
             Mode::HttpJson => "http-json",
         };
-        let label = if ms == CHECKPOINT_INTERVAL_MS {
-            base.to_owned()
-        } else {
-            format!("{base}, checkpoint every {ms} ms")
-        };
+        let mut label = base.to_owned();
+        if ms != CHECKPOINT_INTERVAL_MS {
+            label.push_str(&format!(", checkpoint every {ms} ms"));
+        }
+        if settings.sink == Sink::Discard {
+            label.push_str(", discard sink");
+        }
         Ok(Sluice {
             mode,
             label,
             http_clients: settings.http_clients,
+            sink: settings.sink,
             partitions_per_shard: settings.partitions_per_shard,
             checkpoint_interval_ms: ms,
         })
@@ -120,6 +146,9 @@ impl System for Sluice {
     }
 
     fn supports(&self, workload: Workload, load: &Load) -> Result<(), String> {
+        if self.sink == Sink::Discard && (self.mode != Mode::InProcess || *load != Load::Closed) {
+            return Err("the discard sink applies to in-process closed-loop runs".into());
+        }
         match (self.mode, load, workload) {
             (Mode::InProcess, Load::Closed, _) => Ok(()),
             (Mode::InProcess, Load::Open { .. }, Workload::Nexmark(q)) if !input::two_phase(q) => {
@@ -139,6 +168,14 @@ impl System for Sluice {
 
     fn measures(&self) -> String {
         match self.mode {
+            Mode::InProcess if self.sink == Sink::Discard => format!(
+                "as in-process, but the job's results go to a discard sink (counted and dropped, \
+                 as Flink's Nexmark runs send theirs to blackhole sinks) and are checked by \
+                 count; timed from create_job until the job has read every record and dropped \
+                 the whole answer; includes Wasm, the exchange between phases and {} ms \
+                 checkpoints ({} partitions per shard)",
+                self.checkpoint_interval_ms, self.partitions_per_shard
+            ),
             Mode::InProcess => format!(
                 "the engine in this process on a fresh temp dir, input preloaded into the source \
                  topic ({} partitions per shard; untimed); timed from create_job until the job \
@@ -188,16 +225,30 @@ impl Sluice {
             for chunk in &data.chunks {
                 instance.ingest(data.topic, chunk.clone())?;
             }
-            let spec = job_spec("bench", job.workload, job.data, self.checkpoint_interval_ms)?;
+            let mut spec = job_spec("bench", job.workload, job.data, self.checkpoint_interval_ms)?;
+            let output = match self.sink {
+                Sink::Topic => Some(OUTPUT_TOPIC),
+                Sink::Discard => {
+                    for sink in spec.sinks.values_mut() {
+                        if matches!(sink, SinkSpec::Topic { topic } if topic == OUTPUT_TOPIC) {
+                            *sink = SinkSpec::Discard;
+                        }
+                    }
+                    None
+                }
+            };
             job.progress
                 .set_message(format!("{}: running the job", job.workload));
             let span = Span::start();
             let started = Instant::now();
             instance.create_job(spec)?;
-            let settled = instance.wait_settled("bench", OUTPUT_TOPIC, data.records, expected)?;
+            let settled = instance.wait_settled("bench", output, data.records, expected)?;
             let usage = span.finish();
             let wall_s = (settled.finished - started).as_secs_f64();
-            let output = Output::Records(instance.read_topic(OUTPUT_TOPIC)?);
+            let output = match output {
+                Some(topic) => Output::Records(instance.read_topic(topic)?),
+                None => Output::Count(settled.progress.output),
+            };
             drop(instance);
             Ok(Sample {
                 wall_s,
