@@ -3,16 +3,19 @@
 //! Values are decoded with serde straight from the batch buffer, so `&str` and
 //! `&[u8]` fields borrow from it; values are encoded with field names (a map per
 //! struct), the shape the JSON ingest of the same object produces (docs/events.md).
-//! Decoding uses the SDK's own slice deserializer ([`Deserializer`]); encoding
-//! uses `rmp-serde`.
+//! Decoding uses the SDK's own slice deserializer ([`Deserializer`]), encoding
+//! its own `Vec` serializer ([`Serializer`]), which writes exactly the bytes
+//! `rmp-serde` would (the tests compare them).
 //! Called by `Record::value`, the output buffers, the snapshot code and the
 //! test harness.
 
 mod de;
+mod ser;
 
 use serde::{Deserialize, Serialize};
 
 pub use de::{DecodeError, Deserializer, MAX_DEPTH};
+pub use ser::{EncodeError, Serializer};
 
 use crate::error::Error;
 
@@ -35,8 +38,7 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
 /// field names). On error `out` is left as it was.
 pub fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
     let start = out.len();
-    let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
-    value.serialize(&mut ser).map_err(|e| {
+    value.serialize(&mut Serializer::new(out)).map_err(|e| {
         out.truncate(start);
         Error::Encode {
             type_name: std::any::type_name::<T>(),
@@ -105,3 +107,6 @@ mod tests {
 
 #[cfg(test)]
 mod roundtrip_tests;
+
+#[cfg(test)]
+mod ser_tests;

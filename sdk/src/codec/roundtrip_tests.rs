@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{MAX_DEPTH, decode, encode};
 
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-enum Shape {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) enum Shape {
     Unit,
     Newtype(u8),
     Tuple(i32, String),
@@ -17,30 +17,31 @@ enum Shape {
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
-struct Marker;
+pub(super) struct Marker;
 
+/// A field of every shape of the data model; `ser_tests` generates these.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
-struct Everything {
-    small: u8,
-    big: u64,
-    negative: i64,
-    float: f64,
-    single: f32,
-    flag: bool,
-    text: String,
+pub(super) struct Everything {
+    pub(super) small: u8,
+    pub(super) big: u64,
+    pub(super) negative: i64,
+    pub(super) float: f64,
+    pub(super) single: f32,
+    pub(super) flag: bool,
+    pub(super) text: String,
     #[serde(with = "serde_bytes_like")]
-    bytes: Vec<u8>,
-    none: Option<String>,
-    some: Option<i8>,
-    shapes: Vec<Shape>,
-    by_id: BTreeMap<u64, (i64, bool)>,
-    unit: (),
-    marker: Marker,
-    character: char,
+    pub(super) bytes: Vec<u8>,
+    pub(super) none: Option<String>,
+    pub(super) some: Option<i8>,
+    pub(super) shapes: Vec<Shape>,
+    pub(super) by_id: BTreeMap<u64, (i64, bool)>,
+    pub(super) unit: (),
+    pub(super) marker: Marker,
+    pub(super) character: char,
 }
 
 /// Encodes a `Vec<u8>` as MessagePack bin, as `serde_bytes` would.
-mod serde_bytes_like {
+pub(super) mod serde_bytes_like {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
