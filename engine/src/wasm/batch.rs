@@ -123,14 +123,17 @@ impl Batch {
         }
         // Both lengths fit in u32: the whole record fits under MAX_BATCH_BYTES.
         let (key_len, value_len) = (key.len() as u32, value.len() as u32);
-        self.buf.extend_from_slice(&offset.to_le_bytes());
-        self.buf.extend_from_slice(&timestamp.to_le_bytes());
-        self.buf.extend_from_slice(&watermark.to_le_bytes());
-        self.buf.extend_from_slice(&partition.to_le_bytes());
-        self.buf.extend_from_slice(&source.to_le_bytes());
-        self.buf.extend_from_slice(&0u16.to_le_bytes());
-        self.buf.extend_from_slice(&key_len.to_le_bytes());
-        self.buf.extend_from_slice(&value_len.to_le_bytes());
+        // The header is assembled on the stack and copied once: this runs per record.
+        let mut header = [0u8; RECORD_HEADER_BYTES];
+        header[0..8].copy_from_slice(&offset.to_le_bytes());
+        header[8..16].copy_from_slice(&timestamp.to_le_bytes());
+        header[16..24].copy_from_slice(&watermark.to_le_bytes());
+        header[24..28].copy_from_slice(&partition.to_le_bytes());
+        header[28..30].copy_from_slice(&source.to_le_bytes());
+        header[32..36].copy_from_slice(&key_len.to_le_bytes());
+        header[36..40].copy_from_slice(&value_len.to_le_bytes());
+        self.buf.reserve(record_bytes);
+        self.buf.extend_from_slice(&header);
         self.buf.extend_from_slice(key);
         self.buf.extend_from_slice(value);
         self.count += 1;

@@ -1,9 +1,10 @@
 //! [`Emitted`]: the records a guest emitted in successful calls, and the
 //! parser of the ABI v1 emit buffer that fills it.
 //!
-//! Keys and values of all records live in one flat byte buffer; each record
-//! is a fixed-size entry pointing into it, and output names are interned in a
-//! small table. Nothing is allocated per record once the buffers have grown.
+//! Each emit buffer is copied whole into one flat byte buffer (record headers
+//! included: one copy per call instead of one per record); each record is a
+//! fixed-size entry pointing at its key and value there, and output names are
+//! interned in a small table. Nothing is allocated per record once the buffers have grown.
 //! The host appends during a call and rolls back to a [`Mark`] when the call
 //! fails, so the caller only ever sees outputs of calls that succeeded.
 
@@ -92,7 +93,7 @@ impl Emitted {
         self.entries.is_empty()
     }
 
-    /// Total bytes of keys and values held.
+    /// Total bytes held (keys, values and the emit buffers' record headers).
     pub fn data_bytes(&self) -> usize {
         self.data.len()
     }
@@ -151,6 +152,8 @@ impl Emitted {
     /// back the whole guest call.
     pub(crate) fn append(&mut self, name: &[u8], buf: &[u8]) -> Result<(), EmitFault> {
         let output = self.intern(name)?;
+        let base = self.data.len();
+        self.data.extend_from_slice(buf);
         let mut rest = buf;
         while !rest.is_empty() {
             let at = buf.len() - rest.len();
@@ -176,14 +179,11 @@ impl Emitted {
                     body - available
                 )));
             }
-            let start = self.data.len();
-            self.data
-                .extend_from_slice(&rest[EMIT_RECORD_HEADER_BYTES..][..body]);
             self.entries.push(Entry {
                 output,
                 timestamp,
                 watermark,
-                start,
+                start: base + at + EMIT_RECORD_HEADER_BYTES,
                 key_len,
                 value_len,
             });

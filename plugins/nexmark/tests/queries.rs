@@ -66,6 +66,23 @@ fn q0_passes_bids_through_and_skips_other_events() {
 }
 
 #[test]
+fn q0_and_q1_refuse_a_bid_lacking_a_field_or_with_a_bad_price() {
+    for q in ["q0", "q1"] {
+        let mut h = query(q);
+        let mut short = bid(1, 2, 300, 1_000);
+        short["bid"].as_object_mut().unwrap().remove("extra");
+        let err = h.send(1_000, "k", &short).unwrap_err().to_string();
+        assert!(err.contains("missing field `extra`"), "{q}: {err}");
+        let mut priced = bid(1, 2, 300, 1_000);
+        priced["bid"]["price"] = json!("cheap");
+        assert!(h.send(1_000, "k", &priced).is_err(), "{q}: a text price");
+        assert!(take(&mut h, "main").is_empty(), "{q}: nothing emitted");
+        let two = json!({"bid": bid(1, 2, 3, 4)["bid"], "person": {}});
+        assert!(h.send(1_000, "k", &two).is_err(), "{q}: two kinds at once");
+    }
+}
+
+#[test]
 fn q1_converts_prices_to_euros() {
     let mut h = query("q1");
     send_all(&mut h, &[(1_000, bid(1, 2, 1_000, 1_000))]);
