@@ -34,6 +34,9 @@ B="$bin/sluice-bench"
 # Scaling: one shard against two on 5M events.
 "$B" run --system sluice --workload nexmark --events 5000000 --shards 1 --quiet
 "$B" run --system sluice --workload nexmark --events 5000000 --shards 2 --quiet
+# As Flink's Nexmark runs: results to a discard (blackhole) sink, checked by count.
+"$B" run --system sluice --workload nexmark --events 5000000 --shards 1 --sink discard --quiet
+"$B" run --system sluice --workload nexmark --events 5000000 --shards 2 --sink discard --quiet
 # Checkpoint cost: the same job with a checkpoint every second (default) and every hour.
 "$B" run --system sluice --workload q5 --events 5000000 --shards 2 --checkpoint-interval-ms 3600000 --quiet
 # Latency: open loop at fixed rates, about a quarter and a half of the closed-loop maximum.
@@ -51,7 +54,7 @@ if [ "$with_flink" = 1 ]; then
 fi
 
 if [ "$micro" = 1 ]; then
-  cargo bench -p sluice-bench --bench wasm
+  SLUICE_BENCH_RUNS=3 cargo bench -p sluice-bench --bench wasm
   SLUICE_BIN="$bin/sluice" cargo bench -p sluice-bench --bench checkpoint
 fi
 
