@@ -261,7 +261,7 @@ fn query_view(url: &str, stop: &AtomicBool) -> Result<LatencyRecorder, BenchErro
 /// instead of crowding out the server and the view-query thread, whose latency the
 /// closed-loop rows report. Open-loop clients keep the default priority, since they time
 /// their own acks.
-fn yield_cpu() {
+fn lower_priority() {
     // SAFETY: plain syscalls on the calling thread; failure only leaves the priority as is.
     unsafe {
         let tid = libc::gettid() as libc::id_t;
@@ -295,7 +295,7 @@ fn drive(
                     let mut busy = 0;
                     match load {
                         Load::Closed => {
-                            yield_cpu();
+                            lower_priority();
                             let mut acks = LatencyRecorder::new();
                             for body in mine {
                                 let t = Instant::now();
