@@ -55,12 +55,17 @@ impl Outputs {
         }
     }
 
+    #[inline(always)]
     fn buffer_index(&mut self, name: &str) -> Result<usize, Error> {
         if let Some(buffer) = self.buffers.get(self.last)
             && buffer.name == name
         {
             return Ok(self.last);
         }
+        self.find_or_add(name)
+    }
+
+    fn find_or_add(&mut self, name: &str) -> Result<usize, Error> {
         let index = match self.buffers.iter().position(|b| b.name == name) {
             Some(index) => index,
             None => {
@@ -133,6 +138,7 @@ impl Outputs {
         Ok(())
     }
 
+    #[inline(always)]
     fn flush_if_full(&mut self, host: &mut Host, index: usize) {
         let buffer = &mut self.buffers[index];
         if buffer.records.len() >= OUTPUT_FLUSH_BYTES {
@@ -163,10 +169,14 @@ fn write_header(
     if key.len() > MAX_OUTPUT_RECORD_BYTES {
         return Err(too_large(name, "key", key.len()));
     }
-    out.extend_from_slice(&timestamp.to_le_bytes());
-    out.extend_from_slice(&tag.to_le_bytes());
-    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    out.extend_from_slice(&value_len.to_le_bytes());
+    let mut header = [0u8; OUTPUT_RECORD_HEADER_BYTES];
+    header[0..8].copy_from_slice(&timestamp.to_le_bytes());
+    header[8..16].copy_from_slice(&tag.to_le_bytes());
+    header[16..20].copy_from_slice(&(key.len() as u32).to_le_bytes());
+    header[20..24].copy_from_slice(&value_len.to_le_bytes());
+    // Room for the key and a typical value too, so their appends find it.
+    out.reserve(OUTPUT_RECORD_HEADER_BYTES + key.len() + 128);
+    out.extend_from_slice(&header);
     Ok(())
 }
 

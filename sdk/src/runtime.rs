@@ -53,7 +53,17 @@ fn min_watermark() -> i64 {
 /// a timer `T` emits is tagged `max(T - 1, last record watermark)`. Then the
 /// watermark settles at `wm`. Where the host's calls fall between records
 /// therefore changes nothing in the output.
+#[inline(always)]
 fn advance<O: Operator>(op: &mut O, ctx: &mut Ctx, wm: i64) -> Result<(), Error> {
+    if ctx.timers.first().is_some_and(|&ts| ts <= wm) {
+        fire_due(op, ctx, wm)?;
+    }
+    ctx.watermark = ctx.watermark.max(wm);
+    Ok(())
+}
+
+/// The loop of [`advance`], for when a timer is due.
+fn fire_due<O: Operator>(op: &mut O, ctx: &mut Ctx, wm: i64) -> Result<(), Error> {
     while let Some(&ts) = ctx.timers.first() {
         if ts > wm {
             break;
@@ -70,7 +80,6 @@ fn advance<O: Operator>(op: &mut O, ctx: &mut Ctx, wm: i64) -> Result<(), Error>
             return Err(err);
         }
     }
-    ctx.watermark = ctx.watermark.max(wm);
     Ok(())
 }
 

@@ -18,8 +18,17 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 pub const MAX_DEPTH: u16 = 128;
 
 /// Why a value did not decode.
+///
+/// One pointer wide (the message is boxed), so the decoder's many
+/// `Result<(), DecodeError>`s travel in a register, not through memory.
 #[derive(Debug)]
-pub struct DecodeError(pub(crate) String);
+pub struct DecodeError(Box<String>);
+
+impl DecodeError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        DecodeError(Box::new(message.into()))
+    }
+}
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -31,14 +40,14 @@ impl std::error::Error for DecodeError {}
 
 impl de::Error for DecodeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DecodeError(msg.to_string())
+        DecodeError::new(msg.to_string())
     }
 }
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
 fn eof() -> DecodeError {
-    DecodeError("the value ends early (truncated MessagePack)".into())
+    DecodeError::new("the value ends early (truncated MessagePack)")
 }
 
 /// Decodes from a borrowed slice; see the module docs.
@@ -90,6 +99,7 @@ impl<'de> Deserializer<'de> {
         Ok(b)
     }
 
+    #[inline(always)]
     fn peek(&self) -> Result<u8> {
         self.input.first().copied().ok_or_else(eof)
     }
@@ -125,7 +135,7 @@ impl<'de> Deserializer<'de> {
             0x90..=0x9f => Head::Array((m & 0x0f) as u32),
             0xa0..=0xbf => Head::Str(self.take((m & 0x1f) as usize)?),
             0xc0 => Head::Nil,
-            0xc1 => return Err(DecodeError("byte 0xc1 is not a MessagePack marker".into())),
+            0xc1 => return Err(DecodeError::new("byte 0xc1 is not a MessagePack marker")),
             0xc2 => Head::Bool(false),
             0xc3 => Head::Bool(true),
             0xc4 => {
@@ -185,9 +195,10 @@ impl<'de> Deserializer<'de> {
         })
     }
 
+    #[inline(always)]
     fn enter(&mut self) -> Result<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(DecodeError(format!(
+            return Err(DecodeError::new(format!(
                 "nested deeper than MAX_DEPTH ({MAX_DEPTH}) levels"
             )));
         }
@@ -240,7 +251,7 @@ impl<'de> Deserializer<'de> {
                     pending += 2 * self.len32()? as u64;
                     0
                 }
-                0xc1 => return Err(DecodeError("byte 0xc1 is not a MessagePack marker".into())),
+                0xc1 => return Err(DecodeError::new("byte 0xc1 is not a MessagePack marker")),
             };
             self.take(payload)?;
         }
@@ -257,7 +268,68 @@ impl<'de> Deserializer<'de> {
             return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
         std::str::from_utf8(bytes)
-            .map_err(|e| DecodeError(format!("a string is not valid UTF-8: {e}")))
+            .map_err(|e| DecodeError::new(format!("a string is not valid UTF-8: {e}")))
+    }
+
+    /// The bytes of a string whose marker is `m`, for the two markers
+    /// record strings nearly always have (fixstr, str 8); `None` for any other.
+    #[inline(always)]
+    fn short_str(&mut self, m: u8) -> Option<Result<&'de [u8]>> {
+        let n = match m {
+            0xa0..=0xbf => (m & 0x1f) as usize,
+            0xd9 => match self.input.get(1) {
+                Some(&n) => {
+                    self.input = &self.input[1..];
+                    n as usize
+                }
+                None => return Some(Err(eof())),
+            },
+            _ => return None,
+        };
+        self.input = &self.input[1..];
+        Some(self.take(n))
+    }
+
+    /// The `N` bytes after a marker, consuming both.
+    #[inline(always)]
+    fn sized<const N: usize>(&mut self) -> Result<[u8; N]> {
+        match self.input.get(1..1 + N) {
+            Some(bytes) => {
+                let out = bytes.try_into().expect("the range is N bytes");
+                self.input = &self.input[1 + N..];
+                Ok(out)
+            }
+            None => Err(eof()),
+        }
+    }
+
+    /// Integers by their one marker: fixints and the eight sized forms; other
+    /// markers take [`Self::head`] (which yields the same visits, or the error).
+    #[inline(always)]
+    fn int<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
+        let m = self.peek()?;
+        match m {
+            0x00..=0x7f => {
+                self.input = &self.input[1..];
+                visitor.visit_u64(m as u64)
+            }
+            0xe0..=0xff => {
+                self.input = &self.input[1..];
+                visitor.visit_i64(m as i8 as i64)
+            }
+            0xcc => visitor.visit_u64(self.sized::<1>()?[0] as u64),
+            0xcd => visitor.visit_u64(u16::from_be_bytes(self.sized()?) as u64),
+            0xce => visitor.visit_u64(u32::from_be_bytes(self.sized()?) as u64),
+            0xcf => visitor.visit_u64(u64::from_be_bytes(self.sized()?)),
+            0xd0 => visitor.visit_i64(self.sized::<1>()?[0] as i8 as i64),
+            0xd1 => visitor.visit_i64(i16::from_be_bytes(self.sized()?) as i64),
+            0xd2 => visitor.visit_i64(i32::from_be_bytes(self.sized()?) as i64),
+            0xd3 => visitor.visit_i64(i64::from_be_bytes(self.sized()?)),
+            _ => {
+                let head = self.head()?;
+                self.visit_head(head, visitor)
+            }
+        }
     }
 
     /// Runs `visit` over the `len` elements (or entries) of an array (or map)
@@ -277,7 +349,7 @@ impl<'de> Deserializer<'de> {
         let left = access.left;
         self.depth -= 1;
         if left != 0 {
-            return Err(DecodeError(format!(
+            return Err(DecodeError::new(format!(
                 "{what} has {left} more items than expected"
             )));
         }
@@ -296,7 +368,7 @@ impl<'de> Deserializer<'de> {
             Head::Bin(bytes) => visitor.visit_borrowed_bytes(bytes),
             Head::Array(n) => self.nested(n, "an array", |access| visitor.visit_seq(access)),
             Head::Map(n) => self.nested(n, "a map", |access| visitor.visit_map(access)),
-            Head::Ext(tag) => Err(DecodeError(format!(
+            Head::Ext(tag) => Err(DecodeError::new(format!(
                 "MessagePack extension type {tag} is not supported"
             ))),
         }
@@ -309,6 +381,66 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         let head = self.head()?;
         self.visit_head(head, visitor)
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.short_str(self.peek()?) {
+            Some(bytes) => visitor.visit_borrowed_str(Deserializer::str_of(bytes?)?),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        let m = self.peek()?;
+        if let 0x80..=0x8f = m {
+            self.input = &self.input[1..];
+            self.nested((m & 0x0f) as u32, "a map", |access| {
+                visitor.visit_map(access)
+            })
+        } else {
+            self.deserialize_any(visitor)
+        }
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -370,7 +502,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             Head::Str(bytes) => {
                 visitor.visit_enum(Deserializer::str_of(bytes)?.into_deserializer())
             }
-            Head::Map(n) => Err(DecodeError(format!(
+            Head::Map(n) => Err(DecodeError::new(format!(
                 "an enum is a map of one entry {{variant: value}} or a variant name, found a map of {n} entries"
             ))),
             head => self.visit_head(head, visitor),
@@ -380,6 +512,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     /// Field and variant names reach serde's derived visitors as bytes: they
     /// match them against byte literals, so the name needs no UTF-8 check.
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if let Some(bytes) = self.short_str(self.peek()?) {
+            return visitor.visit_borrowed_bytes(bytes?);
+        }
         match self.head()? {
             Head::Str(bytes) => visitor.visit_borrowed_bytes(bytes),
             head => self.visit_head(head, visitor),
@@ -387,7 +522,11 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.skip()?;
+        // Fields a type does not name are mostly short strings.
+        match self.short_str(self.peek()?) {
+            Some(bytes) => drop(bytes?),
+            None => self.skip()?,
+        }
         visitor.visit_unit()
     }
 
@@ -397,23 +536,29 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        seq tuple tuple_struct map struct
+        bool i128 u128 f32 f64 char seq tuple tuple_struct map
     }
 }
 
 /// Whether every byte is ASCII, read as `u64` words whatever the target's word
-/// size. No early exit: the strings are short and almost always ASCII.
+/// size, two per step. No early exit: the strings are short and almost always
+/// ASCII. A string of 8 bytes or more ends with one (overlapping) word read.
 #[inline]
 fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut seen = 0u64;
-    for word in &mut words {
-        seen |= u64::from_le_bytes(word.try_into().expect("chunks_exact yields 8 bytes"));
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    if bytes.len() < 8 {
+        return bytes.iter().fold(0u8, |acc, &b| acc | b) < 0x80;
     }
-    let tail = words.remainder().iter().fold(0u8, |acc, &b| acc | b);
-    seen & HIGH_BITS == 0 && tail < 0x80
+    let mut seen = word(&bytes[bytes.len() - 8..]);
+    let mut pairs = bytes.chunks_exact(16);
+    for pair in &mut pairs {
+        seen |= word(&pair[..8]) | word(&pair[8..]);
+    }
+    if pairs.remainder().len() >= 8 {
+        seen |= word(&pairs.remainder()[..8]);
+    }
+    seen & HIGH_BITS == 0
 }
 
 /// Elements of an array, or entries of a map, still to read.

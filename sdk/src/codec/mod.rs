@@ -26,7 +26,7 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
     let mut de = Deserializer::new(bytes);
     let decoded = T::deserialize(&mut de).and_then(|value| match de.remaining() {
         0 => Ok(value),
-        rest => Err(DecodeError(format!("{rest} bytes follow the value"))),
+        rest => Err(DecodeError::new(format!("{rest} bytes follow the value"))),
     });
     decoded.map_err(|e| Error::Decode {
         type_name: std::any::type_name::<T>(),

@@ -188,3 +188,157 @@ proptest! {
         prop_assert!(decode::<Shape>(&bytes[..bytes.len() - cut]).is_err());
     }
 }
+
+/// Every encoding MessagePack allows for `n`, minimal or not: what other
+/// encoders may write. The decoder's fast paths must read them all.
+fn int_encodings(n: i128) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if (0..=0x7f).contains(&n) {
+        out.push(vec![n as u8]);
+    }
+    if (-32..0).contains(&n) {
+        out.push(vec![n as i8 as u8]);
+    }
+    let widths = [
+        (1usize, 0xccu8, 0xd0u8),
+        (2, 0xcd, 0xd1),
+        (4, 0xce, 0xd2),
+        (8, 0xcf, 0xd3),
+    ];
+    for (width, unsigned, signed) in widths {
+        let bits = 8 * width as u32;
+        if n >= 0 && n < 1i128 << bits {
+            let mut bytes = vec![unsigned];
+            bytes.extend_from_slice(&(n as u64).to_be_bytes()[8 - width..]);
+            out.push(bytes);
+        }
+        if n >= -(1i128 << (bits - 1)) && n < 1i128 << (bits - 1) {
+            let mut bytes = vec![signed];
+            bytes.extend_from_slice(&(n as i64).to_be_bytes()[8 - width..]);
+            out.push(bytes);
+        }
+    }
+    out
+}
+
+/// Decodes `bytes` as `T` with the SDK and with rmp-serde: both give the same
+/// value, or both refuse.
+fn agrees_with_rmp_serde<T>(bytes: &[u8])
+where
+    T: for<'a> Deserialize<'a> + PartialEq + std::fmt::Debug,
+{
+    let ours = decode::<T>(bytes).ok();
+    let theirs = rmp_serde::from_slice::<T>(bytes).ok();
+    assert_eq!(
+        ours,
+        theirs,
+        "{} from {bytes:02x?}",
+        std::any::type_name::<T>()
+    );
+}
+
+fn check_int(n: i128) {
+    for bytes in int_encodings(n) {
+        agrees_with_rmp_serde::<u8>(&bytes);
+        agrees_with_rmp_serde::<u16>(&bytes);
+        agrees_with_rmp_serde::<u32>(&bytes);
+        agrees_with_rmp_serde::<u64>(&bytes);
+        agrees_with_rmp_serde::<i8>(&bytes);
+        agrees_with_rmp_serde::<i16>(&bytes);
+        agrees_with_rmp_serde::<i32>(&bytes);
+        agrees_with_rmp_serde::<i64>(&bytes);
+        agrees_with_rmp_serde::<f64>(&bytes);
+        assert!(
+            decode::<u64>(&bytes[..bytes.len() - 1]).is_err(),
+            "{bytes:02x?} cut short"
+        );
+    }
+}
+
+#[test]
+fn every_integer_marker_reads_into_every_integer_type_at_the_range_edges() {
+    let mut edges = vec![0i128, 1, -1, -32, -33, 0x7f, 0x80];
+    for bits in [8u32, 16, 32, 64] {
+        for base in [1i128 << bits, 1i128 << (bits - 1)] {
+            edges.extend([base - 1, base, base + 1, -base, -base - 1, -base + 1]);
+        }
+    }
+    for n in edges {
+        if n >= i64::MIN as i128 && n <= u64::MAX as i128 {
+            check_int(n);
+        }
+    }
+}
+
+/// `text` as fixstr (when short enough), str 8, str 16 and str 32.
+fn str_encodings(text: &str) -> Vec<Vec<u8>> {
+    let len = text.len();
+    let mut heads = Vec::new();
+    if len < 32 {
+        heads.push(vec![0xa0 | len as u8]);
+    }
+    if len < 256 {
+        heads.push(vec![0xd9, len as u8]);
+    }
+    if len < 65_536 {
+        heads.push([&[0xda][..], &(len as u16).to_be_bytes()].concat());
+    }
+    heads.push([&[0xdb][..], &(len as u32).to_be_bytes()].concat());
+    heads
+        .into_iter()
+        .map(|head| [head, text.as_bytes().to_vec()].concat())
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Keyed {
+    key: String,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Borrowing<'a> {
+    text: &'a str,
+}
+
+proptest! {
+    #[test]
+    fn any_integer_in_any_encoding_reads_as_rmp_serde_reads_it(n in any::<i64>(), m in any::<u64>()) {
+        check_int(n as i128);
+        check_int(m as i128);
+    }
+
+    /// Strings in every encoding: as values (owned and borrowed), as field
+    /// names, and skipped as unknown fields; cut short, they are errors.
+    #[test]
+    fn strings_in_every_encoding_read_as_rmp_serde_reads_them(
+        text in prop_oneof![".{0,40}", "[a-z]{28,40}", proptest::collection::vec(any::<u8>(), 0..40)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned())],
+        invalid in any::<bool>(),
+    ) {
+        let mut raw = text.into_bytes();
+        if invalid {
+            raw.push(0xff);
+        }
+        // SAFETY: never read as `str` here; the decoders check it.
+        let text = unsafe { std::str::from_utf8_unchecked(&raw) };
+        for encoded in str_encodings(text) {
+            agrees_with_rmp_serde::<String>(&encoded);
+            let borrowed = decode::<&str>(&encoded).ok();
+            prop_assert_eq!(borrowed, std::str::from_utf8(&raw).ok());
+            // {"key": <text>}, {"text": <text>} and {<text>: 1, "key": "k"}.
+            let value = [&[0x81, 0xa3][..], b"key", &encoded].concat();
+            agrees_with_rmp_serde::<Keyed>(&value);
+            let value = [&[0x81, 0xa4][..], b"text", &encoded].concat();
+            prop_assert_eq!(
+                decode::<Borrowing<'_>>(&value).ok().map(|b| b.text),
+                std::str::from_utf8(&raw).ok()
+            );
+            let name = [&[0x82][..], &encoded, &[0x01, 0xa3], b"key", &[0xa1, b'k']].concat();
+            agrees_with_rmp_serde::<Keyed>(&name);
+            let skipped = [&[0x82, 0xa5][..], b"other", &encoded, &[0xa3], b"key", &[0xa1, b'k']].concat();
+            prop_assert_eq!(decode::<Keyed>(&skipped).unwrap(), Keyed { key: "k".into() });
+            prop_assert!(decode::<String>(&encoded[..encoded.len() - 1]).is_err() || raw.is_empty());
+            prop_assert!(decode::<Keyed>(&skipped[..skipped.len() - 5]).is_err());
+        }
+    }
+}

@@ -95,7 +95,7 @@ impl<'a> Serializer<'a> {
 
     /// As `rmp::encode::write_uint`: the smallest of positive fixint, u8, u16,
     /// u32 and u64.
-    #[inline]
+    #[inline(always)]
     fn uint(&mut self, n: u64) {
         match n {
             0..=0x7f => self.put([n as u8]),
@@ -109,7 +109,7 @@ impl<'a> Serializer<'a> {
     /// As `rmp::encode::write_sint`: a non-negative value is written as
     /// unsigned, a negative one as the smallest of negative fixint, i8, i16,
     /// i32 and i64.
-    #[inline]
+    #[inline(always)]
     fn sint(&mut self, n: i64) {
         match n {
             0.. => self.uint(n as u64),
