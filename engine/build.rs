@@ -78,6 +78,8 @@ fn main() {
         root.join("sdk"),
         root.join("Cargo.lock"),
         root.join("Cargo.toml"),
+        // The wasm32 compiler flags the nested build reads.
+        root.join(".cargo/config.toml"),
     ];
     files_under(&plugins_dir, &mut watched);
     files_under(&root.join("sdk"), &mut watched);

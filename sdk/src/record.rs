@@ -147,25 +147,17 @@ impl<'a> BatchReader<'a> {
         self.header
     }
 
+    #[inline(always)]
     fn read_record(&mut self) -> Result<Record<'a>, Error> {
-        let index = self.header.count - self.remaining;
         let buf = self.rest;
         if buf.len() < RECORD_HEADER_BYTES {
-            return Err(Error::Batch(format!(
-                "record {index} of {}: {} bytes left, a record header needs {RECORD_HEADER_BYTES}",
-                self.header.count,
-                buf.len()
-            )));
+            return Err(self.short_header());
         }
         let key_len = u32_at(buf, 32) as usize;
         let value_len = u32_at(buf, 36) as usize;
         let body = &buf[RECORD_HEADER_BYTES..];
         if body.len() < key_len || body.len() - key_len < value_len {
-            return Err(Error::Batch(format!(
-                "record {index} of {}: key ({key_len} bytes) and value ({value_len} bytes) run past the end of the batch ({} bytes left)",
-                self.header.count,
-                body.len()
-            )));
+            return Err(self.overrun(key_len, value_len));
         }
         let (key, body) = body.split_at(key_len);
         let (value, rest) = body.split_at(value_len);
@@ -180,22 +172,48 @@ impl<'a> BatchReader<'a> {
             value,
         })
     }
+
+    #[cold]
+    fn short_header(&self) -> Error {
+        Error::Batch(format!(
+            "record {} of {}: {} bytes left, a record header needs {RECORD_HEADER_BYTES}",
+            self.header.count - self.remaining,
+            self.header.count,
+            self.rest.len()
+        ))
+    }
+
+    #[cold]
+    fn overrun(&self, key_len: usize, value_len: usize) -> Error {
+        Error::Batch(format!(
+            "record {} of {}: key ({key_len} bytes) and value ({value_len} bytes) run past the end of the batch ({} bytes left)",
+            self.header.count - self.remaining,
+            self.header.count,
+            self.rest.len() - RECORD_HEADER_BYTES
+        ))
+    }
+
+    #[cold]
+    fn trailing(&mut self) -> Error {
+        let left = self.rest.len();
+        self.rest = &[];
+        Error::Batch(format!(
+            "{left} bytes follow the last of the {} records the header announced",
+            self.header.count
+        ))
+    }
 }
 
 impl<'a> Iterator for BatchReader<'a> {
     type Item = Result<Record<'a>, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
             if self.rest.is_empty() {
                 return None;
             }
-            let left = self.rest.len();
-            self.rest = &[];
-            return Some(Err(Error::Batch(format!(
-                "{left} bytes follow the last of the {} records the header announced",
-                self.header.count
-            ))));
+            return Some(Err(self.trailing()));
         }
         let record = self.read_record();
         match record {
@@ -242,14 +260,14 @@ pub fn write_batch_header(out: &mut [u8], header: BatchHeader) {
     out[8..16].copy_from_slice(&header.watermark.to_le_bytes());
 }
 
+#[inline(always)]
 fn u32_at(buf: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+    u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes"))
 }
 
+#[inline(always)]
 fn u64_at(buf: &[u8], at: usize) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(bytes)
+    u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]
