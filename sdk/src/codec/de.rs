@@ -22,6 +22,7 @@ pub const MAX_DEPTH: u16 = 128;
 /// One pointer wide (the message is boxed), so the decoder's many
 /// `Result<(), DecodeError>`s travel in a register, not through memory.
 #[derive(Debug)]
+#[allow(clippy::box_collection)] // thin on purpose: see above
 pub struct DecodeError(Box<String>);
 
 impl DecodeError {
@@ -375,6 +376,18 @@ impl<'de> Deserializer<'de> {
     }
 }
 
+/// The integer methods of `serde::Deserializer`, all read by [`Deserializer::int`]
+/// (the visitor checks the range of its own type).
+macro_rules! integers_by_marker {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+                self.int(visitor)
+            }
+        )*
+    };
+}
+
 impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     type Error = DecodeError;
 
@@ -383,36 +396,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.visit_head(head, visitor)
     }
 
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
-    }
-
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.int(visitor)
+    integers_by_marker! {
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {

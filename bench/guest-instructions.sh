@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Guest instructions per record through the Wasm host, by plugin function: the wasm bench
+# (one query, batch 1000, 50,000 bids, both of its hosts) under callgrind, whose JIT
+# addresses are named from the perf map wasmtime writes with SLUICE_PERF_MAP=1.
+# Instruction counts do not depend on what else the machine runs, so they compare two
+# builds where timings on a shared machine cannot.
+#
+#   bench/guest-instructions.sh [query]     # q0 (default), q2 or q7
+#
+# Names need an unstripped module: set `strip = false` under [profile.plugin] in
+# Cargo.toml while profiling (and back before committing); stripped, functions show
+# as wasm[0]::function[N] and the total is still right. Needs valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+query="${1:-q0}"
+records=50000
+cargo bench -p sluice-bench --bench wasm --no-run 2>/dev/null
+bench=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/wasm-* | grep -v '\.d$' | head -1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+SLUICE_PERF_MAP=1 SLUICE_BENCH_RUNS=1 SLUICE_BENCH_QUERIES="$query" \
+  SLUICE_BENCH_BATCHES=1000 SLUICE_BENCH_RECORDS=$records \
+  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$bench" >/dev/null 2>&1 &
+pid=$!
+wait $pid
+map="/tmp/perf-$pid.map" # where wasmtime writes it, named by the (valgrind) process id
+trap 'rm -rf "$work" "$map"' EXIT
+callgrind_annotate --threshold=100 --show-percs=no "$work/callgrind.out" 2>/dev/null | grep -v '=>' \
+  | grep '???:0x' > "$work/jit.txt"
+python3 - "$map" "$work/jit.txt" $((2 * records)) <<'PY'
+import bisect, collections, re, sys
+path, jit, records = sys.argv[1:]
+symbols = []
+for line in open(path):
+    start, size, name = line.rstrip("\n").split(" ", 2)
+    symbols.append((int(start, 16), int(size, 16), re.sub(r"::h[0-9a-f]{16}$", "", name)))
+symbols.sort()
+starts = [s[0] for s in symbols]
+by_function = collections.Counter()
+for line in open(jit):
+    m = re.match(r"\s*([\d,]+)\s+\?\?\?:0x([0-9a-f]+)", line)
+    if not m:
+        continue
+    count, addr = int(m.group(1).replace(",", "")), int(m.group(2), 16)
+    i = bisect.bisect_right(starts, addr) - 1
+    inside = i >= 0 and addr < symbols[i][0] + symbols[i][1]
+    by_function[symbols[i][2] if inside else "(unnamed)"] += count
+records = int(records)
+print(f"guest instructions per record: {sum(by_function.values()) / records:.0f}")
+for name, count in by_function.most_common(20):
+    if count / records >= 1:
+        print(f"{count / records:8.0f}  {name[:150]}")
+PY
