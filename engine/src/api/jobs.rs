@@ -196,10 +196,7 @@ pub async fn stop(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    check(&st.engine.config().auth, &headers, Access::Admin)?;
-    let n = name.clone();
-    blocking(&st.engine, move |e| e.stop_job(&n)).await?;
-    Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
+    admin_action(st, headers, name, Engine::stop_job).await
 }
 
 pub async fn resume(
@@ -207,10 +204,7 @@ pub async fn resume(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    check(&st.engine.config().auth, &headers, Access::Admin)?;
-    let n = name.clone();
-    blocking(&st.engine, move |e| e.resume_job(&n)).await?;
-    Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
+    admin_action(st, headers, name, Engine::resume_job).await
 }
 
 pub async fn checkpoint(
@@ -218,9 +212,20 @@ pub async fn checkpoint(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    admin_action(st, headers, name, Engine::checkpoint_job).await
+}
+
+/// Runs `action` on job `name` off the runtime (admin only), then answers
+/// with the job's status.
+async fn admin_action(
+    st: AppState,
+    headers: HeaderMap,
+    name: String,
+    action: fn(&Engine, &str) -> Result<(), EngineError>,
+) -> Result<Response, ApiError> {
     check(&st.engine.config().auth, &headers, Access::Admin)?;
     let n = name.clone();
-    blocking(&st.engine, move |e| e.checkpoint_job(&n)).await?;
+    blocking(&st.engine, move |e| action(e, &n)).await?;
     Ok(answer(&headers, StatusCode::OK, &one(&st, &name)?))
 }
 
