@@ -26,6 +26,10 @@ pub const DLQ: &str = "dlq";
 /// Size of the header of one output record (`i64` timestamp, `u32` key and value lengths).
 pub const OUTPUT_RECORD_HEADER_BYTES: usize = 24;
 
+/// Value bytes reserved with each record header: most values fit, so encoding
+/// them grows the buffer rarely.
+const TYPICAL_VALUE_BYTES: usize = 128;
+
 #[derive(Debug)]
 struct Buffer {
     name: String,
@@ -175,7 +179,7 @@ fn write_header(
     header[16..20].copy_from_slice(&(key.len() as u32).to_le_bytes());
     header[20..24].copy_from_slice(&value_len.to_le_bytes());
     // Room for the key and a typical value too, so their appends find it.
-    out.reserve(OUTPUT_RECORD_HEADER_BYTES + key.len() + 128);
+    out.reserve(OUTPUT_RECORD_HEADER_BYTES + key.len() + TYPICAL_VALUE_BYTES);
     out.extend_from_slice(&header);
     Ok(())
 }

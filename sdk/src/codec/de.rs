@@ -130,6 +130,12 @@ impl<'de> Deserializer<'de> {
     #[inline(always)]
     fn head(&mut self) -> Result<Head<'de>> {
         let m = self.byte()?;
+        self.head_of(m)
+    }
+
+    /// The rest of a value whose marker `m` has been read.
+    #[inline(always)]
+    fn head_of(&mut self, m: u8) -> Result<Head<'de>> {
         Ok(match m {
             0x00..=0x7f => Head::Uint(m as u64),
             0x80..=0x8f => Head::Map((m & 0x0f) as u32),
@@ -291,43 +297,25 @@ impl<'de> Deserializer<'de> {
         Some(self.take(n))
     }
 
-    /// The `N` bytes after a marker, consuming both.
-    #[inline(always)]
-    fn sized<const N: usize>(&mut self) -> Result<[u8; N]> {
-        match self.input.get(1..1 + N) {
-            Some(bytes) => {
-                let out = bytes.try_into().expect("the range is N bytes");
-                self.input = &self.input[1 + N..];
-                Ok(out)
-            }
-            None => Err(eof()),
-        }
-    }
-
-    /// Integers by their one marker: fixints and the eight sized forms; other
-    /// markers take [`Self::head`] (which yields the same visits, or the error).
+    /// Integers by their one marker: fixints and the eight sized forms read as
+    /// [`Self::head`] reads them, without building a [`Head`]; any other marker
+    /// goes through it (the same visits, or the error).
     #[inline(always)]
     fn int<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
-        let m = self.peek()?;
+        let m = self.byte()?;
         match m {
-            0x00..=0x7f => {
-                self.input = &self.input[1..];
-                visitor.visit_u64(m as u64)
-            }
-            0xe0..=0xff => {
-                self.input = &self.input[1..];
-                visitor.visit_i64(m as i8 as i64)
-            }
-            0xcc => visitor.visit_u64(self.sized::<1>()?[0] as u64),
-            0xcd => visitor.visit_u64(u16::from_be_bytes(self.sized()?) as u64),
-            0xce => visitor.visit_u64(u32::from_be_bytes(self.sized()?) as u64),
-            0xcf => visitor.visit_u64(u64::from_be_bytes(self.sized()?)),
-            0xd0 => visitor.visit_i64(self.sized::<1>()?[0] as i8 as i64),
-            0xd1 => visitor.visit_i64(i16::from_be_bytes(self.sized()?) as i64),
-            0xd2 => visitor.visit_i64(i32::from_be_bytes(self.sized()?) as i64),
-            0xd3 => visitor.visit_i64(i64::from_be_bytes(self.sized()?)),
+            0x00..=0x7f => visitor.visit_u64(m as u64),
+            0xe0..=0xff => visitor.visit_i64(m as i8 as i64),
+            0xcc => visitor.visit_u64(self.byte()? as u64),
+            0xcd => visitor.visit_u64(u16::from_be_bytes(self.be()?) as u64),
+            0xce => visitor.visit_u64(u32::from_be_bytes(self.be()?) as u64),
+            0xcf => visitor.visit_u64(u64::from_be_bytes(self.be()?)),
+            0xd0 => visitor.visit_i64(self.byte()? as i8 as i64),
+            0xd1 => visitor.visit_i64(i16::from_be_bytes(self.be()?) as i64),
+            0xd2 => visitor.visit_i64(i32::from_be_bytes(self.be()?) as i64),
+            0xd3 => visitor.visit_i64(i64::from_be_bytes(self.be()?)),
             _ => {
-                let head = self.head()?;
+                let head = self.head_of(m)?;
                 self.visit_head(head, visitor)
             }
         }
