@@ -226,10 +226,6 @@ fn setup(d: &Daemon) {
     }
 }
 
-/// An idempotent producer: batch `i` carries sequence `i`; a batch is resent
-/// until acknowledged (the server may be down). With `flaky`, it also
-/// "crashes" after some sends, before reading the answer, and resends the
-/// batch after its restart, as a real producer must.
 /// How far the producer got, and the last refusal or error it met.
 #[derive(Default)]
 struct Produced {
@@ -256,6 +252,10 @@ fn producer_agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// An idempotent producer: batch `i` carries sequence `i`; a batch is resent
+/// until acknowledged (the server may be down). With `flaky`, it also
+/// "crashes" after some sends, before reading the answer, and resends the
+/// batch after its restart, as a real producer must.
 fn produce(port: u16, input: &[Vec<u8>], flaky: bool, progress: &Produced) -> u64 {
     let mut agent = producer_agent();
     let mut resent = 0;

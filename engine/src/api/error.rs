@@ -75,7 +75,16 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!(
+                    "the worker handling this request failed ({e}); the server log has the \
+                     details: retry, and report it if it repeats"
+                ),
+            )
+        })?
         .map_err(Into::into)
 }
 

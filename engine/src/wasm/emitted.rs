@@ -93,11 +93,6 @@ impl Emitted {
         self.entries.is_empty()
     }
 
-    /// Total bytes held (keys, values and the emit buffers' record headers).
-    pub fn data_bytes(&self) -> usize {
-        self.data.len()
-    }
-
     /// All records in emission order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = OutputRecord<'_>> + '_ {
         self.entries.iter().map(|e| self.record(e))

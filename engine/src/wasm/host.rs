@@ -154,7 +154,7 @@ impl WasmHost {
             .wasm_memory64(false)
             .wasm_multi_memory(false)
             .parallel_compilation(true);
-        if std::env::var_os(PERF_MAP_ENV).is_some() {
+        if std::env::var_os(PERF_MAP_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
             // Names plugin functions for `perf report` (docs/operations.md).
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
