@@ -14,20 +14,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 query="${1:-q0}"
 records=50000
-cargo bench -p sluice-bench --bench wasm --no-run 2>/dev/null
-bench=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/wasm-* | grep -v '\.d$' | head -1)
+# The bench executable, as cargo reports it (an absolute path).
+bench=$(cargo bench -p sluice-bench --bench wasm --no-run --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "wasm" and m.get("executable"):
+        print(m["executable"])')
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+map=""
+trap 'rm -rf "$work" ${map:+"$map"}' EXIT
 cd "$work"
 SLUICE_PERF_MAP=1 SLUICE_BENCH_RUNS=1 SLUICE_BENCH_QUERIES="$query" \
   SLUICE_BENCH_BATCHES=1000 SLUICE_BENCH_RECORDS=$records \
-  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$bench" >/dev/null 2>&1 &
+  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$bench" \
+  >"$work/run.log" 2>&1 &
 pid=$!
-wait $pid
 map="/tmp/perf-$pid.map" # where wasmtime writes it, named by the (valgrind) process id
-trap 'rm -rf "$work" "$map"' EXIT
+if ! wait $pid; then
+  echo "the bench failed under valgrind; its output:" >&2
+  cat "$work/run.log" >&2
+  exit 1
+fi
 callgrind_annotate --threshold=100 --show-percs=no "$work/callgrind.out" 2>/dev/null | grep -v '=>' \
-  | grep '???:0x' > "$work/jit.txt"
+  | grep '???:0x' > "$work/jit.txt" || {
+  echo "callgrind saw no JIT code: did the bench run query $query?" >&2
+  exit 1
+}
 python3 - "$map" "$work/jit.txt" $((2 * records)) <<'PY'
 import bisect, collections, re, sys
 path, jit, records = sys.argv[1:]

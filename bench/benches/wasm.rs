@@ -204,7 +204,13 @@ fn main() {
     let queries = env_list("SLUICE_BENCH_QUERIES", &QUERIES.map(String::from));
     let batches = env_list("SLUICE_BENCH_BATCHES", &BATCH_SIZES.map(|b| b.to_string()));
     for query in queries.iter().map(String::as_str) {
-        for batch in batches.iter().filter_map(|b| b.parse::<usize>().ok()) {
+        for batch in batches.iter().filter_map(|b| match b.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                eprintln!("SLUICE_BENCH_BATCHES: `{b}` is not a batch size (a whole number above 0); skipping it");
+                None
+            }
+        }) {
             let recs = if batch == 1 {
                 &records[..records.len() / 5]
             } else {

@@ -168,7 +168,8 @@ impl Instance {
     }
 
     /// Where job `job` stands; `None` if it is not running. Its output is the records of
-    /// topic `output`, or with `None` the records its discard sinks dropped.
+    /// topic `output`, or with `None` every output it dropped (to discard sinks, or
+    /// for want of a sink).
     pub fn progress(&self, job: &str, output: Option<&str>) -> Option<Progress> {
         let (_, _, rt, _) = self.engine.job(job)?;
         let rt = rt?;
