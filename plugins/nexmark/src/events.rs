@@ -4,13 +4,15 @@
 //! reads as an externally tagged enum. [`Event`] is generic over the three
 //! kinds so each query decodes only what it reads: a kind it ignores is
 //! `IgnoredAny` (skipped, never built), and its bid type names only the
-//! fields it uses. Strings borrow from the batch.
+//! fields it uses. Strings borrow from the batch. The partial phases of q8 and
+//! q11 write events back in the same shape with only those fields (projected),
+//! so the final phase reads them exactly as it reads the topic.
 
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 /// One Nexmark event: `{"person": {...}}`, `{"auction": {...}}` or `{"bid": {...}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event<P, A, B> {
     /// A new person.
@@ -49,7 +51,7 @@ pub struct AuctionPrice {
     pub price: u64,
 }
 
-/// The bid fields q7 and q11 read.
+/// The bid fields q7 reads.
 #[derive(Debug, Deserialize)]
 pub struct PricedBid {
     /// Auction id.
@@ -62,8 +64,15 @@ pub struct PricedBid {
     pub date_time: i64,
 }
 
+/// The bid field q11 reads.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Bidder {
+    /// Person id of the bidder.
+    pub bidder: u64,
+}
+
 /// The person fields q8 reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct NewPerson<'a> {
     /// Person id.
     pub id: u64,
@@ -73,7 +82,7 @@ pub struct NewPerson<'a> {
 }
 
 /// The auction field q8 reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct NewAuction {
     /// Person id of the seller.
     pub seller: u64,

@@ -17,7 +17,7 @@ mod windowed;
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 
-pub use phased::{Q5Final, Q7Final};
+pub use phased::{COUNTS_PER_RECORD, Q5Final, Q7Final};
 pub use windowed::{Q5, Q7, Q8, Q11};
 
 /// Window size of q5 (HOP), q7 and q8 (TUMBLE), and session gap of q11.

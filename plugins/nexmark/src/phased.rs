@@ -10,10 +10,16 @@
 //!
 //! | query | partial (per input partition) | key | final (after re-keying) |
 //! |---|---|---|---|
-//! | q5 | bid counts per (auction, window) | window start | sum per auction, keep the maximum |
+//! | q5 | per window, its bid counts per auction in one record | window start | sum per auction, keep the maximum |
 //! | q7 | highest bids per window | window start | highest of the highest |
-//! | q8 | persons and auctions, unchanged | person id / seller | the q8 window join |
-//! | q11 | bids, unchanged | bidder | the q11 sessions |
+//! | q8 | persons (id, name) and auctions (seller) | person id / seller | the q8 window join |
+//! | q11 | bids (bidder) | bidder | the q11 sessions |
+//!
+//! What crosses between the phases is kept small, as a query planner would:
+//! q5's partial counts travel as one record per window and partition (in
+//! chunks of [`COUNTS_PER_RECORD`]) rather than one per auction, and q8 and
+//! q11 forward only the fields their final phase reads (the events keep their
+//! shape, so the final phase is the single-phase query unchanged).
 //!
 //! The final phase's watermark passes a window's end only once every partial
 //! instance has passed it (sdk/ABI.md, "Time"), so a window is complete when it
@@ -24,11 +30,25 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 
-use crate::events::{BidEvent, Event, NewAuction, NewPerson, PricedBid};
+use crate::events::{BidEvent, Bidder, Event, NewAuction, NewPerson};
 use crate::windowed::{MaxBids, TopBid};
 
-/// q5 partial results and q7 partial bids, as the final phase reads them.
-#[derive(Debug, Serialize, Deserialize)]
+/// Most (auction, count) pairs in one q5 partial record (about 19 bytes each
+/// at most, so a record stays far below the record size limit).
+pub const COUNTS_PER_RECORD: usize = 4096;
+
+/// q5 partial results: bid counts per auction of one window, as seen by one
+/// partial instance (or a chunk of them).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct WindowCounts {
+    pub window_start: i64,
+    pub window_end: i64,
+    /// (auction, bids) pairs.
+    pub counts: Vec<(u64, u64)>,
+}
+
+/// q5 results.
+#[derive(Debug, Serialize)]
 pub(crate) struct WindowCount {
     pub auction: u64,
     pub num: u64,
@@ -103,9 +123,11 @@ pub struct Q5Final {
 
 impl Q5Final {
     pub(crate) fn process(&mut self, rec: &Record<'_>, ctx: &mut Ctx) -> Result<(), Error> {
-        let c: WindowCount = rec.value()?;
+        let c: WindowCounts = rec.value()?;
         if let Some(counts) = self.open.get(rec, ctx, c.window_start, c.window_end)? {
-            *counts.entry(c.auction).or_default() += c.num;
+            for (auction, num) in c.counts {
+                *counts.entry(auction).or_default() += num;
+            }
         }
         Ok(())
     }
@@ -171,27 +193,24 @@ impl Q7Final {
     }
 }
 
-/// q8, partial phase: persons keyed by id and auctions keyed by seller,
-/// values unchanged.
+/// q8, partial phase: persons (id, name) keyed by id and auctions (seller)
+/// keyed by seller.
 pub(crate) fn q8_partial(rec: &Record<'_>, ctx: &mut Ctx) -> Result<(), Error> {
     type PersonOrAuction<'a> = Event<NewPerson<'a>, NewAuction, serde::de::IgnoredAny>;
-    let key = match rec.value::<PersonOrAuction<'_>>()? {
-        Event::Person(p) => p.id,
-        Event::Auction(a) => a.seller,
+    type Projected<'a> = Event<NewPerson<'a>, NewAuction, ()>;
+    let (key, out) = match rec.value::<PersonOrAuction<'_>>()? {
+        Event::Person(p) => (p.id, Projected::Person(p)),
+        Event::Auction(a) => (a.seller, Projected::Auction(a)),
         Event::Bid(_) => return Ok(()),
     };
-    ctx.emit_raw(MAIN, rec.timestamp(), decimal_key(key), rec.raw_value())
+    ctx.emit(MAIN, rec.timestamp(), decimal_key(key), &out)
 }
 
-/// q11, partial phase: bids keyed by bidder, values unchanged.
+/// q11, partial phase: bids (bidder) keyed by bidder.
 pub(crate) fn q11_partial(rec: &Record<'_>, ctx: &mut Ctx) -> Result<(), Error> {
-    if let Event::Bid(bid) = rec.value::<BidEvent<PricedBid>>()? {
-        ctx.emit_raw(
-            MAIN,
-            rec.timestamp(),
-            decimal_key(bid.bidder),
-            rec.raw_value(),
-        )?;
+    if let Event::Bid(bid) = rec.value::<BidEvent<Bidder>>()? {
+        let key = decimal_key(bid.bidder);
+        ctx.emit(MAIN, rec.timestamp(), key, &Event::<(), (), _>::Bid(bid))?;
     }
     Ok(())
 }

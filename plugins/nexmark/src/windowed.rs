@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 
-use crate::events::{AuctionPrice, BidEvent, Event, NewAuction, NewPerson, PricedBid};
+use crate::events::{AuctionPrice, BidEvent, Bidder, Event, NewAuction, NewPerson, PricedBid};
+use crate::phased::{COUNTS_PER_RECORD, WindowCounts};
 use crate::{Q5_SLIDE_MS, WINDOW_MS};
 
 /// Most bids tied at a window's maximum price that q7 keeps.
@@ -63,14 +64,20 @@ impl Q5 {
         let partial = self.partial;
         self.windows.fire_windows(ctx, |ctx, window, counts| {
             if partial {
+                let mut out = WindowCounts {
+                    window_start: window.start,
+                    window_end: window.end,
+                    counts: Vec::with_capacity(counts.len().min(COUNTS_PER_RECORD)),
+                };
+                let key = decimal_key(window.start as u64);
                 for (&auction, &num) in counts.iter() {
-                    let out = HotItem {
-                        auction,
-                        num,
-                        window_start: window.start,
-                        window_end: window.end,
-                    };
-                    let key = decimal_key(window.start as u64);
+                    out.counts.push((auction, num));
+                    if out.counts.len() == COUNTS_PER_RECORD {
+                        ctx.emit(MAIN, window.max_timestamp(), key, &out)?;
+                        out.counts.clear();
+                    }
+                }
+                if !out.counts.is_empty() {
                     ctx.emit(MAIN, window.max_timestamp(), key, &out)?;
                 }
                 return Ok(());
@@ -308,7 +315,7 @@ struct Session {
 
 impl Q11 {
     pub(crate) fn process(&mut self, rec: &Record<'_>, ctx: &mut Ctx) -> Result<(), Error> {
-        if let Event::Bid(bid) = rec.value::<BidEvent<PricedBid>>()? {
+        if let Event::Bid(bid) = rec.value::<BidEvent<Bidder>>()? {
             self.sessions
                 .add_record(rec, ctx, &bid.bidder, |count| *count += 1)?;
         }

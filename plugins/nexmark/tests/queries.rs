@@ -393,3 +393,135 @@ fn restoring_a_snapshot_under_another_query_is_refused() {
         .to_string();
     assert!(err.contains("Q5") && err.contains("Q7"), "{err}");
 }
+
+/// The events of [`script`] with their partitions, less the ones later than
+/// the out-of-orderness, so that every instance of a split run sees the same
+/// events on time.
+fn on_time_script() -> Vec<(u32, Input)> {
+    script()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % 53 != 0)
+        .map(|(i, input)| ((i % 3) as u32, input))
+        .collect()
+}
+
+/// Runs `q` as a job would in two phases: a partial instance per input
+/// partition, its `main` records routed by key to one of `finals` final
+/// instances, which see every partial result before their watermark passes
+/// the windows. Returns the finals' `main` records, sorted.
+fn two_phases(q: &str, events: &[(u32, Input)], finals: usize) -> Vec<(i64, String, Value)> {
+    let partitions = events.iter().map(|(p, _)| p + 1).max().unwrap_or(1);
+    let mut exchanged = Vec::new();
+    for p in 0..partitions {
+        let mut partial = Harness::<Nexmark>::new(json!({"query": q, "phase": "partial"}))
+            .unwrap()
+            .with_out_of_orderness(OUT_OF_ORDERNESS_MS);
+        let mine: Vec<Input> = events
+            .iter()
+            .filter(|(part, _)| *part == p)
+            .map(|(_, e)| e.clone().partition(p))
+            .collect();
+        for chunk in mine.chunks(25) {
+            partial.send_batch(chunk.iter().cloned()).unwrap();
+        }
+        partial.advance_watermark(i64::MAX).unwrap();
+        let late = take(&mut partial, "late");
+        assert!(late.is_empty(), "{q}: partial {p} saw late events");
+        exchanged.extend(partial.take("main"));
+    }
+    let mut out = Vec::new();
+    for f in 0..finals {
+        let mut last = Harness::<Nexmark>::new(json!({"query": q, "phase": "final"})).unwrap();
+        let mine = exchanged.iter().filter(|o| {
+            let key: u64 = o.key_str().parse().unwrap();
+            key as usize % finals == f
+        });
+        for o in mine {
+            last.send_raw(o.timestamp, &o.key, &o.value).unwrap();
+        }
+        last.advance_watermark(i64::MAX).unwrap();
+        assert!(
+            take(&mut last, "late").is_empty(),
+            "{q}: final {f} saw late records"
+        );
+        out.extend(take(&mut last, "main"));
+    }
+    sorted(out)
+}
+
+/// The single-phase query's `main` records over `events`, sorted.
+fn one_phase(q: &str, events: &[(u32, Input)]) -> Vec<(i64, String, Value)> {
+    let mut h = query(q);
+    let inputs: Vec<Input> = events.iter().map(|(_, e)| e.clone()).collect();
+    let out = run(&mut h, &inputs)
+        .into_iter()
+        .filter(|(name, ..)| name == "main")
+        .map(|(_, t, k, v)| (t, k, v))
+        .collect();
+    sorted(out)
+}
+
+fn sorted(mut out: Vec<(i64, String, Value)>) -> Vec<(i64, String, Value)> {
+    out.sort_by_cached_key(|(t, k, v)| (*t, k.clone(), v.to_string()));
+    out
+}
+
+#[test]
+fn every_windowed_query_in_two_phases_matches_the_single_phase() {
+    let events = on_time_script();
+    for q in ["q5", "q7", "q8", "q11"] {
+        let expected = one_phase(q, &events);
+        assert!(!expected.is_empty(), "{q} produced results");
+        for finals in [1, 2] {
+            assert_eq!(
+                two_phases(q, &events, finals),
+                expected,
+                "{q}, {finals} finals"
+            );
+        }
+    }
+}
+
+#[test]
+fn q5_partial_counts_of_a_busy_window_cross_in_chunks() {
+    // More auctions in one window than one partial record carries, with the
+    // most-bid auction counted partly in each partition.
+    let auctions = nexmark::COUNTS_PER_RECORD as u64 * 2 + 100;
+    let mut events = Vec::new();
+    for a in 0..auctions {
+        let ts = 1_000 + (a % 500) as i64;
+        events.push((
+            (a % 2) as u32,
+            Input::new(ts, a.to_string(), &bid(a, 1, 10, ts)),
+        ));
+    }
+    for i in 0..6u32 {
+        let ts = 1_600 + i as i64;
+        events.push((i % 2, Input::new(ts, "x", &bid(77, 2, 10, ts))));
+    }
+    let expected = one_phase("q5", &events);
+    let nums: Vec<u64> = expected
+        .iter()
+        .map(|(_, _, v)| v["num"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        nums,
+        vec![7; 5],
+        "auction 77 leads the five windows holding its bids"
+    );
+    let mut partial = Harness::<Nexmark>::new(json!({"query": "q5", "phase": "partial"})).unwrap();
+    let mine: Vec<Input> = events
+        .iter()
+        .filter(|(p, _)| *p == 0)
+        .map(|(_, e)| e.clone())
+        .collect();
+    partial.send_batch(mine).unwrap();
+    partial.advance_watermark(i64::MAX).unwrap();
+    assert_eq!(
+        partial.take("main").len(),
+        5 * 2,
+        "two chunks per window from partition 0"
+    );
+    assert_eq!(two_phases("q5", &events, 2), expected);
+}
