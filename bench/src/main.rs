@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use mimalloc::MiMalloc;
 
 use sluice_bench::dataset::default_cache_dir;
 use sluice_bench::generate::write::{DEFAULT_BATCH, write_dataset};
@@ -15,6 +16,10 @@ use sluice_bench::run::{RunPlan, run};
 use sluice_bench::system::{Load, SystemSettings, by_name};
 use sluice_bench::workload::Workload;
 use sluice_bench::{report, results};
+
+/// The `sluice` binary's allocator: the engine runs in this process.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 /// Events in a `--quick` run unless `--events` says otherwise.
 const QUICK_EVENTS: u64 = 20_000;

@@ -187,6 +187,40 @@ fn tailing_reader_sees_new_appends() {
 }
 
 #[test]
+fn tailing_reader_follows_a_segment_past_several_map_reaches() {
+    // A segment larger than a few doublings of the smallest map: the reader re-maps
+    // as the writer outgrows each map, and across rolls.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let segment_bytes = 8 * limits::MIN_MAP_BYTES;
+    let t = log
+        .create_topic(cfg("far", 1, segment_bytes, FsyncPolicy::Never))
+        .unwrap();
+    let p = t.partition(0).clone();
+    let mut w = p.writer().unwrap();
+    let mut r = p.reader();
+    let (mut next, mut seen) = (0, Vec::new());
+    for b in 0..1_500u64 {
+        let o = owned(b * 100, 100, |i| i as i64);
+        w.append(&records(&o), None).unwrap();
+        let out = r
+            .read(next, usize::MAX, usize::MAX, |v| {
+                seen.push(Got {
+                    offset: v.offset,
+                    timestamp: v.timestamp,
+                    key: v.key.to_vec(),
+                    value: v.value.to_vec(),
+                })
+            })
+            .unwrap();
+        next = out.next_offset;
+        assert_eq!(next, (b + 1) * 100, "batch {b} read in full");
+    }
+    assert!(p.size_bytes() > 2 * segment_bytes, "rolled at least twice");
+    assert_records(&seen, 0, 150_000);
+}
+
+#[test]
 fn offset_for_timestamp_finds_first_record_at_or_after_even_when_unordered() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());

@@ -23,6 +23,10 @@ pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 /// Default `segment_bytes`.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 128 << 20;
 
+/// Least reach of a read-only map of the active segment: readers map ahead of the
+/// writer, doubling the map when the segment outgrows it (`Segment::map`).
+pub const MIN_MAP_BYTES: u64 = 1 << 20;
+
 /// Longest allowed `interval(ms)` fsync period.
 pub const MAX_FSYNC_INTERVAL_MS: u64 = 60_000;
 

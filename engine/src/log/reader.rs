@@ -6,7 +6,7 @@
 //! opened; bytes this process wrote are trusted (their checksum was just computed from
 //! them). A reader keeps a cursor (segment, map, byte position, next offset), so
 //! sequential reads never consult the index; it re-maps only when the segment has grown
-//! past its map, and never maps bytes not yet written.
+//! past its map (which reaches ahead of the writer), and never reads bytes not yet written.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -226,14 +226,18 @@ fn damaged(cur: &Cursor, wanted: u64) -> LogError {
     }
 }
 
+/// Extends the cursor's readable bytes to what the segment has written now, re-mapping
+/// only if that is past the end of its map (see [`Segment::map`]).
 fn remap(cur: &mut Cursor) -> Result<bool, LogError> {
     let w = cur.seg.written() as usize;
     let before = cur.mapped;
     if w <= before {
         return Ok(false);
     }
-    cur.map = cur.seg.map(w as u64)?;
-    cur.mapped = cur.map.as_ref().map_or(0, |m| m.len());
+    if cur.map.as_ref().is_none_or(|m| m.len() < w) {
+        cur.map = cur.seg.map(w as u64)?;
+    }
+    cur.mapped = cur.map.as_ref().map_or(0, |m| m.len().min(w));
     Ok(cur.mapped > before)
 }
 
@@ -295,7 +299,7 @@ impl Partition {
                 .unwrap_or_else(|e| e.into_inner())
                 .seek_time(ts_ms);
             let Some(map) = seg.map(w)? else { continue };
-            let w = map.len() as u64;
+            let w = w.min(map.len() as u64);
             let (mut pos, mut off) = (pos as usize, seg.base + rel as u64);
             while pos < w as usize && off < end {
                 match codec::decode(&map[pos..]) {

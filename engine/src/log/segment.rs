@@ -18,7 +18,7 @@ use memmap2::{Mmap, MmapOptions};
 use super::codec::{self, Frame, ProducerTag};
 use super::error::LogError;
 use super::index::SegmentIndex;
-use super::limits::MAX_RECORD_BYTES;
+use super::limits::{MAX_RECORD_BYTES, MIN_MAP_BYTES};
 
 /// File name stem of the segment starting at `base` (zero-padded so names sort by offset).
 pub fn stem(base: u64) -> String {
@@ -187,38 +187,42 @@ impl Segment {
 
     pub(crate) fn set_sealed(&self, sealed: bool) {
         self.sealed.store(sealed, Ordering::Release);
-        if !sealed && let Ok(mut m) = self.shared_map.lock() {
-            *m = None;
-        }
     }
 
-    /// A read-only map of the first `min(len, written())` bytes (`None` if that is 0).
-    /// Callers bound their reads by the map's length, which a concurrent truncation may
-    /// have made shorter than asked.
+    /// A read-only map covering at least the first `min(len, written())` bytes (`None` if
+    /// that is 0), shared by the segment's readers. An active segment's map reaches ahead
+    /// of what is written, to the next power of two (at least `MIN_MAP_BYTES`), so a
+    /// reader following the writer maps a segment a handful of times instead of once per
+    /// batch: each unmap interrupts every core that runs a thread of this process (TLB
+    /// shootdown). The map may therefore reach past the end of the file; callers read
+    /// only below a `written()` they loaded, never past `written()` as it was before any
+    /// truncation, and so never past the end of the file.
     pub fn map(&self, len: u64) -> Result<Option<Arc<Mmap>>, LogError> {
         let written = self.written();
         let len = len.min(written);
         if len == 0 {
             return Ok(None);
         }
-        if self.is_sealed()
-            && let Ok(mut shared) = self.shared_map.lock()
-        {
-            if let Some(m) = shared.as_ref().filter(|m| m.len() as u64 >= len) {
-                return Ok(Some(m.clone()));
-            }
-            let m = Arc::new(self.map_raw(written)?);
-            *shared = Some(m.clone());
-            return Ok(Some(m));
+        let mut shared = self.shared_map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = shared.as_ref().filter(|m| m.len() as u64 >= len) {
+            return Ok(Some(m.clone()));
         }
-        Ok(Some(Arc::new(self.map_raw(len)?)))
+        let reach = if self.is_sealed() {
+            written
+        } else {
+            len.next_power_of_two().max(MIN_MAP_BYTES)
+        };
+        let m = Arc::new(self.map_raw(reach)?);
+        *shared = Some(m.clone());
+        Ok(Some(m))
     }
 
     fn map_raw(&self, len: u64) -> Result<Mmap, LogError> {
-        // SAFETY: the map is read-only and covers only bytes already written. The file is
-        // never shrunk below `written` while the segment is live (truncation zeroes bytes
-        // in place instead; sealing cuts only unwritten preallocation), so no access through
-        // the map can fault past the end of the file.
+        // SAFETY: the map is read-only, and every access through it is below a `written`
+        // its reader loaded (see `map`), which the file's size never falls below while the
+        // segment is live: truncation zeroes bytes in place, and sealing cuts only unwritten
+        // preallocation. So no access can fault past the end of the file, even where the
+        // map itself reaches further.
         unsafe { MmapOptions::new().len(len as usize).map(&self.file) }
             .map_err(|e| LogError::io("mmap", &self.path, e))
     }
@@ -389,6 +393,44 @@ mod tests {
             codec::decode(&bytes[s.valid_len as usize..]),
             Frame::Record { view, .. } if view.offset == 350
         ));
+    }
+
+    #[test]
+    fn an_active_segments_map_reaches_ahead_and_is_shared_until_outgrown() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segment::create(dir.path(), 0).unwrap();
+        let grow = |to: u64| {
+            seg.file.set_len(to).unwrap();
+            seg.publish(to, 0);
+        };
+        assert!(
+            seg.map(10).unwrap().is_none(),
+            "nothing written, nothing mapped"
+        );
+        grow(4096);
+        let first = seg.map(4096).unwrap().unwrap();
+        assert_eq!(
+            first.len() as u64,
+            MIN_MAP_BYTES,
+            "reaches past the end of the file"
+        );
+        grow(MIN_MAP_BYTES);
+        let same = seg.map(MIN_MAP_BYTES).unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &same),
+            "no new map while the old one covers it"
+        );
+        grow(MIN_MAP_BYTES + 1);
+        let next = seg.map(MIN_MAP_BYTES + 1).unwrap().unwrap();
+        assert_eq!(
+            next.len() as u64,
+            2 * MIN_MAP_BYTES,
+            "doubles when outgrown"
+        );
+        seg.set_sealed(true);
+        let sealed = seg.map(10).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&next, &sealed), "sealing keeps the shared map");
+        assert_eq!(&first[..16], &[0u8; 16], "reads below what is written work");
     }
 
     proptest! {
