@@ -3,7 +3,7 @@
 #
 #   bench/reproduce.sh              # Sluice, native and reference rows (about 20 minutes on 2 cores)
 #   bench/reproduce.sh --with-flink # also Flink (install it once: bench/peers/flink/install.sh)
-#   bench/reproduce.sh --micro      # also the Wasm host and checkpoint/recovery micro-benchmarks
+#   bench/reproduce.sh --micro      # also the Wasm host, checkpoint/recovery and machine micro-benchmarks
 #
 # Rows are merged into bench/results/latest.json (a row replaces the one with the same
 # workload, system, mode, shards and events); `sluice-bench report` then rewrites the part
@@ -56,6 +56,7 @@ fi
 if [ "$micro" = 1 ]; then
   SLUICE_BENCH_RUNS=3 cargo bench -p sluice-bench --bench wasm
   SLUICE_BIN="$bin/sluice" cargo bench -p sluice-bench --bench checkpoint
+  cargo bench -p sluice-bench --bench machine
 fi
 
 "$B" report

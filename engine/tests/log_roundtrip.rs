@@ -150,58 +150,21 @@ fn reads_respect_record_and_byte_limits_and_range() {
     }
 }
 
-#[test]
-fn tailing_reader_sees_new_appends() {
+/// Appends `batches` batches of `per_batch` records to partition 0 of a new topic with
+/// `segment_bytes` segments, reading each back right after it is appended; checks every
+/// batch is read in full and returns the partition's size in bytes.
+fn tail(segment_bytes: u64, batches: u64, per_batch: u64) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     let t = log
-        .create_topic(cfg(
-            "tail",
-            1,
-            limits::MIN_SEGMENT_BYTES,
-            FsyncPolicy::Never,
-        ))
-        .unwrap();
-    let p = t.partition(0).clone();
-    let mut w = p.writer().unwrap();
-    let mut r = p.reader();
-    let mut next = 0;
-    let mut seen = Vec::new();
-    for b in 0..200u64 {
-        let o = owned(b * 10, 10, |i| i as i64);
-        w.append(&records(&o), None).unwrap();
-        let out = r
-            .read(next, usize::MAX, usize::MAX, |v| {
-                seen.push(Got {
-                    offset: v.offset,
-                    timestamp: v.timestamp,
-                    key: v.key.to_vec(),
-                    value: v.value.to_vec(),
-                })
-            })
-            .unwrap();
-        next = out.next_offset;
-        assert_eq!(next, (b + 1) * 10);
-    }
-    assert_records(&seen, 0, 2000);
-}
-
-#[test]
-fn tailing_reader_follows_a_segment_past_several_map_reaches() {
-    // A segment larger than a few doublings of the smallest map: the reader re-maps
-    // as the writer outgrows each map, and across rolls.
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    let segment_bytes = 8 * limits::MIN_MAP_BYTES;
-    let t = log
-        .create_topic(cfg("far", 1, segment_bytes, FsyncPolicy::Never))
+        .create_topic(cfg("tail", 1, segment_bytes, FsyncPolicy::Never))
         .unwrap();
     let p = t.partition(0).clone();
     let mut w = p.writer().unwrap();
     let mut r = p.reader();
     let (mut next, mut seen) = (0, Vec::new());
-    for b in 0..1_500u64 {
-        let o = owned(b * 100, 100, |i| i as i64);
+    for b in 0..batches {
+        let o = owned(b * per_batch, per_batch, |i| i as i64);
         w.append(&records(&o), None).unwrap();
         let out = r
             .read(next, usize::MAX, usize::MAX, |v| {
@@ -214,10 +177,24 @@ fn tailing_reader_follows_a_segment_past_several_map_reaches() {
             })
             .unwrap();
         next = out.next_offset;
-        assert_eq!(next, (b + 1) * 100, "batch {b} read in full");
+        assert_eq!(next, (b + 1) * per_batch, "batch {b} read in full");
     }
-    assert!(p.size_bytes() > 2 * segment_bytes, "rolled at least twice");
-    assert_records(&seen, 0, 150_000);
+    assert_records(&seen, 0, batches * per_batch);
+    p.size_bytes()
+}
+
+#[test]
+fn tailing_reader_sees_new_appends() {
+    tail(limits::MIN_SEGMENT_BYTES, 200, 10);
+}
+
+#[test]
+fn tailing_reader_follows_a_segment_past_several_map_reaches() {
+    // Segments larger than a few doublings of the smallest map: the reader re-maps as
+    // the writer outgrows each map, and across rolls.
+    let segment_bytes = 8 * limits::MIN_MAP_BYTES;
+    let size = tail(segment_bytes, 1_500, 100);
+    assert!(size > 2 * segment_bytes, "rolled at least twice");
 }
 
 #[test]
