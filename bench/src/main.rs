@@ -17,7 +17,8 @@ use sluice_bench::system::{Load, SystemSettings, by_name};
 use sluice_bench::workload::Workload;
 use sluice_bench::{report, results};
 
-/// The `sluice` binary's allocator: the engine runs in this process.
+/// The `sluice` binary's allocator, set up as it does (`main`): the engine runs in this
+/// process.
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
@@ -138,6 +139,7 @@ struct ReportArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    sluice::alloc::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Generate(args) => generate(args),

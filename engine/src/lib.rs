@@ -5,6 +5,7 @@
 //! `job` → `api` → `cli`. `config`, `metrics` and `bundled` are leaves any
 //! module may use.
 
+pub mod alloc;
 pub mod api;
 pub mod bundled;
 pub mod cli;

@@ -9,6 +9,7 @@ use sluice::cli::{Cli, Cmd, client, demo, serve};
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    sluice::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Serve(a) => serve::run(a),
