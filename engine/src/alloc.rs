@@ -35,7 +35,8 @@ mod tests {
         let default = purge_delay_ms();
         assert!(
             default == 1_000 || default == 10 || default == -1,
-            "option {MI_OPTION_PURGE_DELAY} is not mimalloc's purge delay (it reads {default})"
+            "option {MI_OPTION_PURGE_DELAY} reads {default}, not a purge delay: check the index \
+             against `mi_option_e` in the include/mimalloc.h of the libmimalloc-sys in Cargo.lock"
         );
         keep_freed_memory();
         assert_eq!(purge_delay_ms(), -1);

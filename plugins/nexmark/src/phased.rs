@@ -39,7 +39,7 @@ pub const COUNTS_PER_RECORD: usize = 4096;
 
 /// q5 partial results: bid counts per auction of one window, as seen by one
 /// partial instance (or a chunk of them).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WindowCounts {
     pub window_start: i64,
     pub window_end: i64,
