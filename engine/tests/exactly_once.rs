@@ -48,8 +48,14 @@ impl Daemon {
             .append(true)
             .open(&log_path)
             .unwrap();
+        // Small segments: outputs and exchanges roll often, and consumed
+        // exchange segments are removed while the kills go on.
+        let config = dir.with_extension("toml");
+        std::fs::write(&config, "[topic_defaults]\nsegment_bytes = 65536\n").unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["serve", "--shards", "2", "--log-level", "info"])
+            .arg("--config")
+            .arg(&config)
             // Not the test runner's service manager's business.
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
@@ -359,8 +365,9 @@ fn settle(d: &Daemon) {
     }
 }
 
-/// Everything the jobs produced: output topic bytes per partition, and views.
-fn results(d: Daemon, dir: &Path) -> (BTreeMap<(String, u32), Vec<u8>>, Value) {
+/// Everything the jobs produced: output topic bytes per partition, and views;
+/// and how many exchanged records were removed once consumed.
+fn results(d: Daemon, dir: &Path) -> (BTreeMap<(String, u32), Vec<u8>>, Value, u64) {
     let (_, view) = get(&d.url("/api/v1/views/highest?limit=10000"), None);
     d.stop();
     let log = sluice::log::Log::open(dir, sluice::log::LogOptions::default()).unwrap();
@@ -380,7 +387,13 @@ fn results(d: Daemon, dir: &Path) -> (BTreeMap<(String, u32), Vec<u8>>, Value) {
             out.insert((topic.to_owned(), p.id()), b);
         }
     }
-    (out, view["rows"].clone())
+    let removed = log
+        .topics()
+        .iter()
+        .filter(|t| t.name().starts_with("_x."))
+        .flat_map(|t| t.partitions().iter().map(|p| p.start_offset()))
+        .sum();
+    (out, view["rows"].clone(), removed)
 }
 
 #[test]
@@ -394,7 +407,7 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
     setup(&d);
     produce(port, &input, false, &Produced::default());
     settle(&d);
-    let (clean, clean_view) = results(d, clean_dir.path());
+    let (clean, clean_view, _) = results(d, clean_dir.path());
     assert!(
         clean.values().filter(|b| !b.is_empty()).count() >= 6,
         "the jobs produced output"
@@ -472,11 +485,13 @@ fn outputs_are_byte_identical_after_dozens_of_kill_9s_and_producer_retries() {
         "input records: nothing lost, nothing doubled"
     );
     settle(&d);
-    let (crashed, crashed_view) = results(d, dir.path());
+    let (crashed, crashed_view, removed) = results(d, dir.path());
     eprintln!(
-        "{kills} kills ({mid_flight} mid-flight), {resent} resent batches, in {:?}",
+        "{kills} kills ({mid_flight} mid-flight), {resent} resent batches, {removed} consumed \
+         exchange records removed, in {:?}",
         started.elapsed()
     );
+    assert!(removed > 0, "consumed exchange segments were removed");
     assert_eq!(
         clean.keys().collect::<Vec<_>>(),
         crashed.keys().collect::<Vec<_>>()

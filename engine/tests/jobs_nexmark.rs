@@ -227,6 +227,104 @@ fn windowed_query_matches_reference(shards: usize, query: &str) {
     );
 }
 
+/// `.log` files of every partition of `topic`.
+fn segment_counts(s: &Server, topic: &str) -> Vec<usize> {
+    let t = s.engine.log.topic(topic).expect("topic exists");
+    t.partitions()
+        .iter()
+        .map(|p| {
+            std::fs::read_dir(t.dir().join(p.id().to_string()))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "log")
+                })
+                .count()
+        })
+        .collect()
+}
+
+/// An exchange topic keeps only what a checkpoint in force may still read:
+/// with small segments and frequent checkpoints, the segments the downstream
+/// tasks consumed are removed while the job runs, and the job resumes from
+/// its checkpoints after a restart without them.
+#[test]
+fn consumed_exchange_segments_are_removed_and_the_job_resumes_without_them() {
+    let small = |c: &mut sluice::config::Config| c.topic_defaults.segment_bytes = 64 << 10;
+    let s = Server::start(2, small);
+    s.engine
+        .log
+        .create_topic(sluice::log::TopicConfig {
+            fsync: sluice::log::FsyncPolicy::Never,
+            ..sluice::log::TopicConfig::new("nexmark", PARTITIONS)
+        })
+        .unwrap();
+    let (events, records) = events(30_000);
+    let spec: JobSpec = serde_json::from_value(json!({
+        "name": "sessions", "sources": [{"topic": "nexmark"}], "max_out_of_orderness_ms": 4000,
+        "checkpoint_interval_ms": 50,
+        "operators": [
+            {"plugin": "nexmark@0.1.0", "config": {"query": "q11", "phase": "partial"}},
+            {"plugin": "nexmark@0.1.0", "config": {"query": "q11", "phase": "final"}, "partition_by_key": true}
+        ],
+        "sinks": {"main": {"topic": {"topic": "out"}}}
+    }))
+    .unwrap();
+    s.engine.create_job(spec).expect("job starts");
+    ingest(&s, "nexmark", &records, 500);
+    let last = events.iter().map(|e| e.event.timestamp()).max().unwrap();
+    flush_windows(&s, "nexmark", last);
+    settle(&s, "sessions", "out");
+
+    let exchange = sluice::job::plan::exchange_topic("sessions", 0);
+    let x = s.engine.log.topic(&exchange).expect("exchange topic");
+    let exchanged: u64 = x.partitions().iter().map(|p| p.end_offset()).sum();
+    wait_for(
+        "consumed exchange segments to be removed",
+        Duration::from_secs(30),
+        || {
+            segment_counts(&s, &exchange)
+                .iter()
+                .all(|&n| n == 1)
+                .then_some(())
+        },
+    );
+    let removed: u64 = x.partitions().iter().map(|p| p.start_offset()).sum();
+    assert!(
+        removed > exchanged / 2,
+        "{removed} of {exchanged} exchanged records removed"
+    );
+    let want: Vec<(String, i64, Value)> = reference::final_results(Query::Q11, &events)
+        .into_iter()
+        .map(|r| (r.key, r.timestamp, r.value))
+        .collect();
+    let got = read_all(&s, "out");
+    assert_eq!(sorted(got.clone()), sorted(want));
+    drop(x);
+
+    // Restart on the same data dir: the job resumes from its checkpoints,
+    // reads on from where they say, and writes nothing twice.
+    let s = Server::start_in(s.stop(), 2, small);
+    wait_for("the job to run again", Duration::from_secs(30), || {
+        let (_, state, rt, _) = s.engine.job("sessions")?;
+        assert!(
+            matches!(state, sluice::job::engine::JobState::Running),
+            "after the restart the job is {state:?}"
+        );
+        rt.map(|_| ())
+    });
+    settle(&s, "sessions", "out");
+    assert_eq!(read_all(&s, "out"), got, "the output after the restart");
+    let (_, state, _, _) = s.engine.job("sessions").unwrap();
+    assert!(
+        matches!(state, sluice::job::engine::JobState::Running),
+        "after the restart the job is {state:?}"
+    );
+}
+
 #[test]
 fn q5_hot_items_in_two_phases_match_the_reference() {
     windowed_query_matches_reference(1, "q5");

@@ -416,6 +416,73 @@ fn retention_removes_old_segments_by_age_and_size_but_never_the_active_one() {
 }
 
 #[test]
+fn removing_before_an_offset_drops_only_whole_segments_below_it_and_frees_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(
+        dir.path(),
+        LogOptions {
+            quota_bytes: Some(16 * SEG),
+        },
+    )
+    .unwrap();
+    let p = log
+        .create_topic(cfg("x", 1, SEG, FsyncPolicy::Never))
+        .unwrap()
+        .partition(0)
+        .clone();
+    let mut w = p.writer().unwrap();
+    // Fill the quota.
+    let mut n = 0;
+    loop {
+        match w.append(&records(&owned(n, 10, |i| i as i64)), None) {
+            Ok(_) => n += 10,
+            Err(LogError::QuotaFull { .. }) => break,
+            Err(e) => panic!("append: {e}"),
+        }
+    }
+    let segments = segment_files(&pdir(dir.path(), "x"));
+    assert!(segments.len() > 4, "{} segments", segments.len());
+    let bases: Vec<u64> = segments.iter().map(|s| segment_base(s)).collect();
+
+    // Below the second segment's start: nothing goes.
+    let report = p.remove_before(bases[1] - 1).unwrap();
+    assert_eq!(report.segments_removed, 0);
+    assert_eq!(p.start_offset(), 0);
+
+    // Just past the third segment's start: the first two go, the third stays whole.
+    let total = log.total_bytes();
+    let report = p.remove_before(bases[2] + 1).unwrap();
+    assert_eq!(report.segments_removed, 2);
+    assert_eq!(p.start_offset(), bases[2]);
+    assert_eq!(log.total_bytes(), total - report.bytes_removed);
+    assert_eq!(
+        segment_files(&pdir(dir.path(), "x"))[0],
+        segments[2],
+        "the files of removed segments are gone"
+    );
+    assert!(matches!(
+        p.reader().read(bases[2] - 1, 1, 1 << 20, |_| {}),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_records(&read_from(&p, bases[2]), bases[2], n);
+
+    // The freed bytes are quota the writer can use again.
+    w.append(&records(&owned(n, 10, |i| i as i64)), None)
+        .expect("an append fits once segments are removed");
+    n += 10;
+
+    // Past the end: every sealed segment goes, never the active one; the rest reopens.
+    p.remove_before(u64::MAX).unwrap();
+    assert_eq!(segment_files(&pdir(dir.path(), "x")).len(), 1);
+    assert_eq!(p.end_offset(), n);
+    let start = p.start_offset();
+    drop((w, p, log));
+    let (_log, p) = reopen_partition(dir.path(), "x");
+    assert_eq!(p.start_offset(), start);
+    assert_records(&read_from(&p, start), start, n);
+}
+
+#[test]
 fn quota_full_fails_the_append_and_keeps_the_log_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let quota = 50_000;

@@ -15,9 +15,14 @@ use crate::shard::Command;
 use crate::shard::output::{Framing, OutPartition, ViewOut};
 use crate::shard::runtime::{JobRuntime, now_ms};
 use crate::shard::task::{ExchangeStream, Op, SourceStream, Task, TaskParts};
+use crate::shard::trim::ExchangeTrim;
 use crate::state::checkpoint::{self, Checkpoint, TaskState};
 use crate::time::{NO_WATERMARK, SourceClock};
 use crate::wasm::InstanceLabel;
+
+/// Segment size of exchange topics (at most the configured default): the
+/// unit in which checkpoints let go of exchanged records (see `shard::trim`).
+pub const EXCHANGE_SEGMENT_BYTES: u64 = 16 << 20;
 
 /// What launching a job yields: its runtime, the checkpoint problems met
 /// (corrupt files skipped), and what each stage-0 partition must replay.
@@ -80,7 +85,8 @@ impl Engine {
         let defaults = self.config().topic_defaults;
         let ensure = |name: &str,
                       partitions: u32,
-                      fsync: FsyncPolicy|
+                      fsync: FsyncPolicy,
+                      segment_bytes: u64|
          -> Result<Arc<Topic>, EngineError> {
             if let Some(t) = self.log.topic(name) {
                 if t.partitions().len() as u32 != partitions {
@@ -94,7 +100,7 @@ impl Engine {
             }
             let mut cfg = TopicConfig::new(name, partitions);
             cfg.fsync = fsync;
-            cfg.segment_bytes = defaults.segment_bytes;
+            cfg.segment_bytes = segment_bytes;
             let t = self.log.create_topic(cfg)?;
             created.borrow_mut().push(name.to_owned());
             Ok(t)
@@ -102,27 +108,39 @@ impl Engine {
         let default_fsync = fsync_of(&defaults.fsync)?;
         let mut outputs: BTreeMap<String, Arc<Topic>> = BTreeMap::new();
         for (name, &parts) in &plan.output_topics {
-            outputs.insert(name.clone(), ensure(name, parts, default_fsync)?);
+            outputs.insert(
+                name.clone(),
+                ensure(name, parts, default_fsync, defaults.segment_bytes)?,
+            );
         }
-        let dlq = ensure(&plan.dlq_topic, plan.dlq_partitions, default_fsync)?;
+        let dlq = ensure(
+            &plan.dlq_topic,
+            plan.dlq_partitions,
+            default_fsync,
+            defaults.segment_bytes,
+        )?;
         let mut exchanges = Vec::new();
         for stage in &plan.stages {
             if let Some((topic, q)) = &stage.exchange_out {
                 // Checkpoints make exchange topics durable; no fsync between.
+                // Smaller segments, so that trimming keeps them small.
                 exchanges.push(Some(ensure(
                     topic,
                     stage.partitions * q,
                     FsyncPolicy::Never,
+                    defaults.segment_bytes.min(EXCHANGE_SEGMENT_BYTES),
                 )?));
             } else {
                 exchanges.push(None);
             }
         }
 
+        let trim = ExchangeTrim::new(&plan, &exchanges, |stage, p| states.get(&(stage, p)));
         let rt = Arc::new(JobRuntime::new(
             spec.clone(),
             plan.clone(),
             loaded.last_id() + 1,
+            trim,
         ));
         let mut per_shard: Vec<Vec<Task>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
         let mut replay = Vec::new();
@@ -211,14 +229,8 @@ impl Engine {
         exchanges: &[Option<Arc<Topic>>],
     ) -> Result<Task, EngineError> {
         let job = rt.name();
-        let ended = |topic: &str, partition: u32| -> Option<u64> {
-            state.and_then(|s| {
-                s.outputs
-                    .iter()
-                    .find(|(t, q, _)| t == topic && *q == partition)
-                    .map(|(_, _, e)| *e)
-            })
-        };
+        let ended =
+            |topic: &str, partition: u32| state.and_then(|s| s.output_end(topic, partition));
         // Writers, truncated back to the checkpoint so replay rewrites them.
         let open = |topic: &Arc<Topic>,
                     partition: u32,
@@ -280,6 +292,17 @@ impl Engine {
                     let (next, low) = state
                         .and_then(|s| s.inputs.get(u as usize))
                         .map_or((0, NO_WATERMARK), |pos| (pos.offset, pos.low));
+                    if next < part.start_offset() {
+                        return Err(EngineError::Internal(format!(
+                            "job `{job}`: exchange `{}` partition {} starts at offset {} but the \
+                             checkpoint reads on from {next}; records it counts on are gone \
+                             (removed or damaged segment). Restore the data dir from a backup, or \
+                             delete and recreate the job",
+                            topic.name(),
+                            part.id(),
+                            part.start_offset()
+                        )));
+                    }
                     exchange_in.push(ExchangeStream::new(part, next, low));
                 }
             }

@@ -1,5 +1,6 @@
-//! Retention: removes a partition's oldest whole sealed segments by age and by size.
-//! Called by `Log::enforce_retention` (the engine runs it periodically). Never removes the
+//! Retention: removes a partition's oldest whole sealed segments by age and by size
+//! (`Log::enforce_retention`, run periodically by the engine), or below an offset that
+//! nobody reads any more (`Partition::remove_before`). Never removes the
 //! active segment, and removes only from the front, so offsets stay contiguous.
 
 use std::sync::Arc;
@@ -25,24 +26,41 @@ impl Partition {
         if r.max_age_ms.is_none() && r.max_bytes.is_none() {
             return Ok(RetentionReport::default());
         }
+        let mut size = self.size_bytes();
+        self.remove_front(|s| {
+            let expired = r
+                .max_age_ms
+                .is_some_and(|age| s.max_ts() < now_ms.saturating_sub(age as i64));
+            let oversize = r.max_bytes.is_some_and(|max| size > max);
+            size -= s.written();
+            expired || oversize
+        })
+    }
+
+    /// Removes the sealed segments that hold only offsets below `offset`: records nobody
+    /// will read again (the engine calls it on its internal exchange topics once
+    /// checkpoints have moved past them). The segment holding `offset` stays.
+    pub fn remove_before(&self, offset: u64) -> Result<RetentionReport, LogError> {
+        if offset <= self.start_offset() {
+            return Ok(RetentionReport::default());
+        }
+        self.remove_front(|s| s.next_offset() <= offset)
+    }
+
+    /// Removes the oldest sealed segments while `remove` says so, in order, stopping at the
+    /// first it refuses and never touching the active segment.
+    fn remove_front(
+        &self,
+        mut remove: impl FnMut(&Segment) -> bool,
+    ) -> Result<RetentionReport, LogError> {
         // The writer's lock orders this against rolls and truncation.
         let _w = lock(&self.write);
         let removed: Vec<Arc<Segment>> = {
             let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
-            let mut size = self.size_bytes();
-            let mut n = 0;
-            while n + 1 < segs.len() {
-                let s = &segs[n];
-                let expired = r
-                    .max_age_ms
-                    .is_some_and(|age| s.max_ts() < now_ms.saturating_sub(age as i64));
-                let oversize = r.max_bytes.is_some_and(|max| size > max);
-                if !(expired || oversize) {
-                    break;
-                }
-                size -= s.written();
-                n += 1;
-            }
+            let n = segs[..segs.len() - 1]
+                .iter()
+                .take_while(|s| remove(s))
+                .count();
             if n == 0 {
                 return Ok(RetentionReport::default());
             }

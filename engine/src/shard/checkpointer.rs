@@ -1,7 +1,9 @@
 //! The second half of a checkpoint, off the shard thread: make the records the
 //! checkpoint counts on durable (outputs, exchange and dead-letter partitions,
 //! and the shard's ingested source partitions), then write the checkpoint
-//! file. The shard only pays for the snapshot.
+//! file. The shard only pays for the snapshot. Once the file is written,
+//! the exchange segments no checkpoint in force needs are removed
+//! (`trim`).
 //!
 //! One checkpointer thread per shard takes checkpoints in the order the shard
 //! took them, so a job's checkpoint files appear in order, and a checkpoint
@@ -94,5 +96,9 @@ fn persist(data_dir: &std::path::Path, p: &Pending) -> Result<(), String> {
     s.last_checkpoint_us
         .store(p.started.elapsed().as_micros() as u64, Ordering::Relaxed);
     s.last_checkpoint_bytes.store(bytes, Ordering::Relaxed);
+    // Space only: a failure leaves the records in place and the job running.
+    if let Err(error) = p.job.trim.checkpointed(&p.checkpoint) {
+        tracing::warn!(job = p.job.name(), %error, "exchange records kept");
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod output;
 pub mod route;
 pub mod runtime;
 pub mod task;
+pub mod trim;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::trim::ExchangeTrim;
 use crate::job::plan::Plan;
 use crate::job::spec::JobSpec;
 use crate::time::NO_WATERMARK;
@@ -66,13 +67,20 @@ pub struct JobRuntime {
     /// `tasks[s][p]`.
     pub tasks: Vec<Vec<TaskInfo>>,
     pub started: Instant,
+    /// The job's exchange topics, trimmed as checkpoints move on.
+    pub trim: ExchangeTrim,
     next_checkpoint_id: AtomicU64,
     errors: Mutex<VecDeque<OperatorError>>,
 }
 
 impl JobRuntime {
     /// `first_checkpoint_id` continues after the newest checkpoint on disk.
-    pub fn new(spec: JobSpec, plan: Plan, first_checkpoint_id: u64) -> JobRuntime {
+    pub fn new(
+        spec: JobSpec,
+        plan: Plan,
+        first_checkpoint_id: u64,
+        trim: ExchangeTrim,
+    ) -> JobRuntime {
         let per_stage = |f: &dyn Fn() -> AtomicI64| -> Vec<Vec<AtomicI64>> {
             plan.stages
                 .iter()
@@ -101,6 +109,7 @@ impl JobRuntime {
             progress,
             tasks,
             started: Instant::now(),
+            trim,
             next_checkpoint_id: AtomicU64::new(first_checkpoint_id),
             errors: Mutex::new(VecDeque::new()),
         }

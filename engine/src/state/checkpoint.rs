@@ -64,6 +64,16 @@ pub struct TaskState {
     pub records_out: u64,
 }
 
+impl TaskState {
+    /// The checkpointed end of `partition` of output `topic`, if the task writes it.
+    pub fn output_end(&self, topic: &str, partition: u32) -> Option<u64> {
+        self.outputs
+            .iter()
+            .find(|(t, q, _)| t == topic && *q == partition)
+            .map(|(_, _, end)| *end)
+    }
+}
+
 /// A shard's checkpoint of one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
