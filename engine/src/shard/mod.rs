@@ -11,6 +11,7 @@
 //!
 //! Uses `log/`, `wasm/` (through tasks), `time/`, `state/`.
 
+mod arena;
 mod checkpointer;
 pub mod output;
 pub mod route;

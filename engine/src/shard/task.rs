@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::arena::Arena;
 use super::output::{OutPartition, ViewOut};
 use super::route::partition_of;
 use super::runtime::JobRuntime;
@@ -53,14 +54,67 @@ pub struct ExchangeStream {
     pub low: i64,
 }
 
-/// A record waiting in a merge.
+/// A record waiting in a merge; its key and value wait in its stream's arena.
 pub struct Pending {
     offset: u64,
     ts: i64,
     partition: u32,
     source: u16,
-    key: Vec<u8>,
-    value: Vec<u8>,
+    key_len: u32,
+    value_len: u32,
+}
+
+/// Records read ahead of a merge of several streams: their order, and their
+/// bytes per stream.
+pub struct Merged {
+    order: Merge<Pending>,
+    bytes: Vec<Arena>,
+}
+
+impl Merged {
+    fn new(streams: usize) -> Merged {
+        Merged {
+            order: Merge::new(streams),
+            bytes: (0..streams).map(|_| Arena::default()).collect(),
+        }
+    }
+
+    /// Adds a record of `stream` (see [`Merge::push`]).
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        stream: usize,
+        tag: i64,
+        offset: u64,
+        ts: i64,
+        partition: u32,
+        source: u16,
+        key: &[u8],
+        value: &[u8],
+    ) {
+        self.bytes[stream].push(key, value);
+        let pending = Pending {
+            offset,
+            ts,
+            partition,
+            source,
+            key_len: key.len() as u32,
+            value_len: value.len() as u32,
+        };
+        self.order.push(stream, tag, pending);
+    }
+
+    fn advance(&mut self, stream: usize, progress: i64) {
+        self.order.advance(stream, progress);
+    }
+
+    fn buffered(&self, stream: usize) -> usize {
+        self.order.buffered(stream)
+    }
+
+    fn watermark(&self) -> i64 {
+        self.order.watermark()
+    }
 }
 
 enum Inputs {
@@ -69,11 +123,11 @@ enum Inputs {
         key: Option<FieldPath>,
         time: Option<FieldPath>,
         idle: Option<Duration>,
-        merge: Option<Merge<Pending>>,
+        merge: Option<Merged>,
     },
     Exchange {
         streams: Vec<ExchangeStream>,
-        merge: Merge<Pending>,
+        merge: Merged,
     },
 }
 
@@ -193,14 +247,14 @@ impl Task {
                 idle_timeout_ms,
                 ..
             } => Inputs::Sources {
-                merge: (parts.sources.len() > 1).then(|| Merge::new(parts.sources.len())),
+                merge: (parts.sources.len() > 1).then(|| Merged::new(parts.sources.len())),
                 streams: parts.sources,
                 key: key.clone(),
                 time: time.clone(),
                 idle: idle_timeout_ms.map(Duration::from_millis),
             },
             StageInput::Exchange { .. } => {
-                let mut merge = Merge::new(parts.exchange_in.len());
+                let mut merge = Merged::new(parts.exchange_in.len());
                 for (i, s) in parts.exchange_in.iter().enumerate() {
                     merge.advance(i, s.low);
                 }
@@ -398,14 +452,12 @@ impl Task {
                                 merge.push(
                                     i,
                                     tag,
-                                    Pending {
-                                        offset: rv.offset,
-                                        ts,
-                                        partition: s.partition.id(),
-                                        source: s.source,
-                                        key: k.to_vec(),
-                                        value: rv.value.to_vec(),
-                                    },
+                                    rv.offset,
+                                    ts,
+                                    s.partition.id(),
+                                    s.source,
+                                    k,
+                                    rv.value,
                                 );
                             }
                             Err(reason) => dead_letter_raw(dlq, rv, &reason, &self.job.stats),
@@ -439,19 +491,17 @@ impl Task {
                                 .and_then(|(_, v)| v.try_into().ok())
                                 .map(i64::from_le_bytes)
                                 .unwrap_or(NO_WATERMARK);
+                            // The exchange partition: offsets are in order
+                            // within it, and errors name it.
                             merge.push(
                                 u,
                                 tag.max(s.low),
-                                Pending {
-                                    offset: rv.offset,
-                                    ts: rv.timestamp,
-                                    // The exchange partition: offsets are in
-                                    // order within it, and errors name it.
-                                    partition: s.partition.id(),
-                                    source: 0,
-                                    key: rv.key.to_vec(),
-                                    value: rv.value.to_vec(),
-                                },
+                                rv.offset,
+                                rv.timestamp,
+                                s.partition.id(),
+                                0,
+                                rv.key,
+                                rv.value,
                             );
                             s.low = s.low.max(tag);
                         })?;
@@ -831,22 +881,19 @@ fn idle_check(s: &mut SourceStream, idle: Option<Duration>, read_any: bool) {
 }
 
 /// Moves released records from a merge into the batch.
-fn release(
-    merge: &mut Merge<Pending>,
-    batch: &mut Batch,
-    max: usize,
-    mut mark: impl FnMut(usize, u64),
-) {
+fn release(merge: &mut Merged, batch: &mut Batch, max: usize, mut mark: impl FnMut(usize, u64)) {
     while batch.len() < max {
         // Stop before a record that would not fit; it stays in the merge.
         let room = batch.max_bytes() - batch.as_bytes().len();
-        let Some((stream, tag, p)) =
-            merge.pop_if(|p| Batch::record_bytes(&p.key, &p.value) <= room)
+        let Some((stream, tag, p)) = merge
+            .order
+            .pop_if(|p| Batch::record_bytes_of(p.key_len as usize, p.value_len as usize) <= room)
         else {
             break;
         };
+        let (key, value) = merge.bytes[stream].pop(p.key_len as usize, p.value_len as usize);
         batch
-            .push(p.offset, p.ts, tag, p.partition, p.source, &p.key, &p.value)
+            .push(p.offset, p.ts, tag, p.partition, p.source, key, value)
             .expect("room was checked");
         mark(stream, p.offset);
     }

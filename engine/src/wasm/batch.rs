@@ -94,9 +94,14 @@ impl Batch {
 
     /// Bytes a record with this key and value takes in a batch.
     pub fn record_bytes(key: &[u8], value: &[u8]) -> usize {
+        Batch::record_bytes_of(key.len(), value.len())
+    }
+
+    /// The same, given the key's and the value's lengths.
+    pub fn record_bytes_of(key_len: usize, value_len: usize) -> usize {
         RECORD_HEADER_BYTES
-            .saturating_add(key.len())
-            .saturating_add(value.len())
+            .saturating_add(key_len)
+            .saturating_add(value_len)
     }
 
     /// Appends one record with the watermark in force before it (its tag).
