@@ -42,6 +42,20 @@ fn events(n: u64) -> (Vec<NexmarkEvent>, NewRecords) {
     (events, out)
 }
 
+/// A server with `shards` shards (`tweak` applied to its config) and an
+/// empty `nexmark` topic of `PARTITIONS` partitions.
+fn with_nexmark_topic(shards: usize, tweak: impl FnOnce(&mut sluice::config::Config)) -> Server {
+    let s = Server::start(shards, tweak);
+    s.engine
+        .log
+        .create_topic(sluice::log::TopicConfig {
+            fsync: sluice::log::FsyncPolicy::Never,
+            ..sluice::log::TopicConfig::new("nexmark", PARTITIONS)
+        })
+        .unwrap();
+    s
+}
+
 /// Ingests in batches of `batch` records.
 fn ingest(s: &Server, topic: &str, all: &NewRecords, batch: usize) {
     for chunk in all.records.chunks(batch) {
@@ -103,14 +117,7 @@ fn run_job(s: &Server, spec: Value, expected_in: u64) {
 }
 
 fn stateless_query_matches_reference(shards: usize, query: &str) {
-    let s = Server::start(shards, |_| {});
-    s.engine
-        .log
-        .create_topic(sluice::log::TopicConfig {
-            fsync: sluice::log::FsyncPolicy::Never,
-            ..sluice::log::TopicConfig::new("nexmark", PARTITIONS)
-        })
-        .unwrap();
+    let s = with_nexmark_topic(shards, |_| {});
     let (events, records) = events(20_000);
     ingest(&s, "nexmark", &records, 700);
     run_job(
@@ -188,14 +195,7 @@ fn settle(s: &Server, job: &str, topic: &str) {
 /// A windowed query as two phases with re-keying in between, against the
 /// reference over the whole stream.
 fn windowed_query_matches_reference(shards: usize, query: &str) {
-    let s = Server::start(shards, |_| {});
-    s.engine
-        .log
-        .create_topic(sluice::log::TopicConfig {
-            fsync: sluice::log::FsyncPolicy::Never,
-            ..sluice::log::TopicConfig::new("nexmark", PARTITIONS)
-        })
-        .unwrap();
+    let s = with_nexmark_topic(shards, |_| {});
     let (events, records) = events(30_000);
     ingest(&s, "nexmark", &records, 1_000);
     let last = events.iter().map(|e| e.event.timestamp()).max().unwrap();
@@ -254,14 +254,7 @@ fn segment_counts(s: &Server, topic: &str) -> Vec<usize> {
 #[test]
 fn consumed_exchange_segments_are_removed_and_the_job_resumes_without_them() {
     let small = |c: &mut sluice::config::Config| c.topic_defaults.segment_bytes = 64 << 10;
-    let s = Server::start(2, small);
-    s.engine
-        .log
-        .create_topic(sluice::log::TopicConfig {
-            fsync: sluice::log::FsyncPolicy::Never,
-            ..sluice::log::TopicConfig::new("nexmark", PARTITIONS)
-        })
-        .unwrap();
+    let s = with_nexmark_topic(2, small);
     let (events, records) = events(30_000);
     let spec: JobSpec = serde_json::from_value(json!({
         "name": "sessions", "sources": [{"topic": "nexmark"}], "max_out_of_orderness_ms": 4000,
@@ -386,14 +379,7 @@ fn outputs_do_not_depend_on_batch_sizes_or_shard_count() {
     ];
     let mut runs: Vec<BTreeMap<(String, u32), Vec<u8>>> = Vec::new();
     for (shards, ingest_batch, job_batch) in [(1, 1_000, 1_024), (2, 97, 7), (2, 5_000, 65_536)] {
-        let s = Server::start(shards, |_| {});
-        s.engine
-            .log
-            .create_topic(sluice::log::TopicConfig {
-                fsync: sluice::log::FsyncPolicy::Never,
-                ..sluice::log::TopicConfig::new("nexmark", PARTITIONS)
-            })
-            .unwrap();
+        let s = with_nexmark_topic(shards, |_| {});
         let (events, records) = events(10_000);
         ingest(&s, "nexmark", &records, ingest_batch);
         let last = events.iter().map(|e| e.event.timestamp()).max().unwrap();
