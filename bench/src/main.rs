@@ -77,9 +77,10 @@ struct RunArgs {
     /// sales-rollup, sessionize, viewers, leaderboard, or the groups nexmark, scenarios, all.
     #[arg(long, default_value = "nexmark")]
     workload: String,
-    /// Shards (engine threads) or parallelism (Flink) [default: the machine's cores].
-    #[arg(long)]
-    shards: Option<u32>,
+    /// Shards (engine threads) or parallelism (Flink) [default: the machine's cores];
+    /// several, comma-separated (`1,2`), alternate their repetitions and give a row each.
+    #[arg(long, value_delimiter = ',')]
+    shards: Vec<u32>,
     /// Untimed repetitions before the timed ones [default: 1; 0 with --quick].
     #[arg(long)]
     warmup: Option<u32>,
@@ -199,7 +200,11 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<()> {
     let plan = RunPlan {
         workloads: Workload::parse_list(&args.workload)?,
         data,
-        shards: args.shards.unwrap_or(cores),
+        shards: if args.shards.is_empty() {
+            vec![cores]
+        } else {
+            args.shards.clone()
+        },
         load,
         warmup: args.warmup.unwrap_or(if args.quick { 0 } else { 1 }),
         repetitions: args.repetitions.unwrap_or(if args.quick { 1 } else { 3 }),

@@ -31,8 +31,10 @@ pub struct RunPlan {
     pub workloads: Vec<Workload>,
     /// Generator knobs (each workload uses its own source with these knobs).
     pub data: DataArgs,
-    /// Shards or parallelism.
-    pub shards: u32,
+    /// Shards or parallelism. With several, the repetitions of each (workload, system)
+    /// alternate between them (one row each), so that drift on a shared machine reaches
+    /// every shard count alike and their ratio is fair.
+    pub shards: Vec<u32>,
     /// Closed or open loop.
     pub load: Load,
     /// Untimed repetitions per (workload, system).
@@ -64,12 +66,28 @@ impl RunPlan {
                 format!("use 0..={MAX_REPETITIONS}"),
             ));
         }
-        if self.shards == 0 || self.shards > MAX_SHARDS {
+        if self.shards.is_empty() {
             return Err(BenchError::usage(
                 "--shards",
-                format!("is {}", self.shards),
-                format!("use 1..={MAX_SHARDS}"),
+                "is empty",
+                "give one or more shard counts, comma-separated",
             ));
+        }
+        for (i, &n) in self.shards.iter().enumerate() {
+            if n == 0 || n > MAX_SHARDS {
+                return Err(BenchError::usage(
+                    "--shards",
+                    format!("has {n}"),
+                    format!("use 1..={MAX_SHARDS}"),
+                ));
+            }
+            if self.shards[..i].contains(&n) {
+                return Err(BenchError::usage(
+                    "--shards",
+                    format!("names {n} twice"),
+                    "give each shard count once",
+                ));
+            }
         }
         Ok(())
     }
@@ -119,23 +137,61 @@ pub fn run(
             let job = Job::new(
                 workload,
                 data,
-                plan.shards,
+                plan.shards[0],
                 plan.load,
                 plan.warmup,
                 plan.repetitions,
                 &progress,
             );
-            let samples = system.run(&job)?;
-            let row = to_row(system.as_ref(), plan, &job, &samples, &machine)?;
-            progress.finish_with_message(describe(&row));
-            if row.correct == Some(false) {
-                summary.wrong += 1;
+            let jobs: Vec<Job<'_>> = plan
+                .shards
+                .iter()
+                .map(|&n| job.with(n, plan.warmup, plan.repetitions))
+                .collect();
+            let samples = if let [only] = &jobs[..] {
+                vec![system.run(only)?]
+            } else {
+                interleaved(system.as_mut(), &job, plan)?
+            };
+            for (job, samples) in jobs.iter().zip(&samples) {
+                let row = to_row(system.as_ref(), plan, job, samples, &machine)?;
+                progress.println(describe(&row));
+                if row.correct == Some(false) {
+                    summary.wrong += 1;
+                }
+                on_row(&row)?;
+                summary.rows.push(row);
             }
-            on_row(&row)?;
-            summary.rows.push(row);
+            progress.finish_and_clear();
         }
     }
     Ok(summary)
+}
+
+/// The timed samples of each of `plan.shards` for `job`: rounds of one repetition per
+/// shard count, in order, the first `plan.warmup` rounds untimed.
+fn interleaved(
+    system: &mut dyn System,
+    job: &Job<'_>,
+    plan: &RunPlan,
+) -> Result<Vec<Vec<Sample>>, BenchError> {
+    // One job per shard count for every round: each computes the reference answer once
+    // (the first shares it with the rest once it has it).
+    let mut jobs: Vec<Job<'_>> = Vec::with_capacity(plan.shards.len());
+    let mut samples: Vec<Vec<Sample>> = plan.shards.iter().map(|_| Vec::new()).collect();
+    for round in 0..plan.warmup + plan.repetitions {
+        for (k, &shards) in plan.shards.iter().enumerate() {
+            if jobs.len() == k {
+                let from = jobs.first().unwrap_or(job);
+                jobs.push(from.with(shards, 0, 1));
+            }
+            let mut got = system.run(&jobs[k])?;
+            if round >= plan.warmup {
+                samples[k].append(&mut got);
+            }
+        }
+    }
+    Ok(samples)
 }
 
 fn progress_bar(quiet: bool, system: &str) -> ProgressBar {
@@ -226,7 +282,7 @@ fn to_row(
             Load::Closed => system.mode().to_string(),
             Load::Open { rate, .. } => format!("{} @ {}/s", system.mode(), rate_label(rate)),
         },
-        shards: system.shards(plan.shards),
+        shards: system.shards(job.shards),
         events,
         wall_s: Some(median.wall_s),
         events_per_s: ok.then(|| events as f64 / median.wall_s),

@@ -236,6 +236,79 @@ fn fake_flink(dir: &Path, rows: u64) -> std::path::PathBuf {
     path
 }
 
+/// Several shard counts: their repetitions alternate (so drift on a shared machine
+/// reaches each alike), and each gets its row. The fake runner logs every call.
+#[test]
+fn several_shard_counts_alternate_their_repetitions_and_get_a_row_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let calls = tmp.path().join("calls");
+    let line = r#"{"query": "q2", "events": 20000, "rep": 0, "wall_s": 0.5, "result_rows": 69, "startup_s": 1.0, "cpu_s": 0.9, "peak_rss_mb": 100.0}"#;
+    let runner = tmp.path().join("logging-flink.sh");
+    fs::write(
+        &runner,
+        format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in --parallelism|--warmup|--repetitions) printf '%s=%s ' \"$1\" \"$2\" >> {calls};; esac; shift; done\necho >> {calls}\necho '{line}'\n",
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+    let results = quick_run(
+        tmp.path(),
+        &[
+            "--system",
+            "flink",
+            "--workload",
+            "q2",
+            "--shards",
+            "1,2",
+            "--warmup",
+            "1",
+            "--repetitions",
+            "2",
+            "--flink-runner",
+            arg(&runner),
+        ],
+    );
+    let log = fs::read_to_string(&calls).unwrap();
+    let parallelism: Vec<&str> = log
+        .lines()
+        .map(|l| {
+            assert!(
+                l.contains("--warmup=0 --repetitions=1"),
+                "one repetition per call: {l}"
+            );
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("--parallelism="))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(parallelism, ["1", "2", "1", "2", "1", "2"], "{log}");
+    let rows = read_rows(&results);
+    let shards: Vec<&Value> = rows.iter().map(|r| &r["shards"]).collect();
+    assert_eq!(shards, [1, 2], "{rows:?}");
+    for row in &rows {
+        assert_eq!(
+            row["repetitions"], 2,
+            "the warm-up round is not counted: {row}"
+        );
+        assert_eq!(row["correct"], true, "{row}");
+    }
+    let refused = bench(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--no-save",
+        "--shards",
+        "2,1,2",
+    ]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("names 2 twice"),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_wrong_answer_is_recorded_without_throughput_and_fails_the_run() {
     let tmp = tempfile::tempdir().unwrap();

@@ -89,6 +89,21 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// The same job with other shards, warm-up and repetitions, sharing the reference
+    /// answer if this one has computed it already.
+    pub fn with(&self, shards: u32, warmup: u32, repetitions: u32) -> Job<'a> {
+        Job {
+            workload: self.workload,
+            data: self.data,
+            shards,
+            load: self.load,
+            warmup,
+            repetitions,
+            progress: self.progress,
+            expected: self.expected.clone(),
+        }
+    }
+
     /// Checks a repetition's output against the reference answer (computed once, untimed).
     pub fn verify(&self, output: &Output) -> Result<Verdict, BenchError> {
         if matches!(output, Output::Unchecked { .. }) {

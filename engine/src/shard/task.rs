@@ -54,12 +54,19 @@ pub struct ExchangeStream {
     pub low: i64,
 }
 
-/// A record waiting in a merge; its key and value wait in its stream's arena.
-pub struct Pending {
+/// Where a record read into a merge comes from.
+pub struct Origin {
     offset: u64,
     ts: i64,
+    /// The partition it was read from (for an exchange input: offsets are in
+    /// order within it, and errors name it).
     partition: u32,
     source: u16,
+}
+
+/// A record waiting in a merge; its key and value wait in its stream's arena.
+pub struct Pending {
+    origin: Origin,
     key_len: u32,
     value_len: u32,
 }
@@ -80,24 +87,10 @@ impl Merged {
     }
 
     /// Adds a record of `stream` (see [`Merge::push`]).
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        stream: usize,
-        tag: i64,
-        offset: u64,
-        ts: i64,
-        partition: u32,
-        source: u16,
-        key: &[u8],
-        value: &[u8],
-    ) {
+    fn push(&mut self, stream: usize, tag: i64, origin: Origin, key: &[u8], value: &[u8]) {
         self.bytes[stream].push(key, value);
         let pending = Pending {
-            offset,
-            ts,
-            partition,
-            source,
+            origin,
             key_len: key.len() as u32,
             value_len: value.len() as u32,
         };
@@ -449,16 +442,13 @@ impl Task {
                         match extract(rv, key.as_ref(), time.as_ref(), scratch) {
                             Ok((ts, k)) => {
                                 let tag = s.clock.observe(ts);
-                                merge.push(
-                                    i,
-                                    tag,
-                                    rv.offset,
+                                let origin = Origin {
+                                    offset: rv.offset,
                                     ts,
-                                    s.partition.id(),
-                                    s.source,
-                                    k,
-                                    rv.value,
-                                );
+                                    partition: s.partition.id(),
+                                    source: s.source,
+                                };
+                                merge.push(i, tag, origin, k, rv.value);
                             }
                             Err(reason) => dead_letter_raw(dlq, rv, &reason, &self.job.stats),
                         }
@@ -491,18 +481,13 @@ impl Task {
                                 .and_then(|(_, v)| v.try_into().ok())
                                 .map(i64::from_le_bytes)
                                 .unwrap_or(NO_WATERMARK);
-                            // The exchange partition: offsets are in order
-                            // within it, and errors name it.
-                            merge.push(
-                                u,
-                                tag.max(s.low),
-                                rv.offset,
-                                rv.timestamp,
-                                s.partition.id(),
-                                0,
-                                rv.key,
-                                rv.value,
-                            );
+                            let origin = Origin {
+                                offset: rv.offset,
+                                ts: rv.timestamp,
+                                partition: s.partition.id(),
+                                source: 0,
+                            };
+                            merge.push(u, tag.max(s.low), origin, rv.key, rv.value);
                             s.low = s.low.max(tag);
                         })?;
                         s.read = outcome.next_offset;
@@ -892,9 +877,10 @@ fn release(merge: &mut Merged, batch: &mut Batch, max: usize, mut mark: impl FnM
             break;
         };
         let (key, value) = merge.bytes[stream].pop(p.key_len as usize, p.value_len as usize);
+        let o = &p.origin;
         batch
-            .push(p.offset, p.ts, tag, p.partition, p.source, key, value)
+            .push(o.offset, o.ts, tag, o.partition, o.source, key, value)
             .expect("room was checked");
-        mark(stream, p.offset);
+        mark(stream, o.offset);
     }
 }
