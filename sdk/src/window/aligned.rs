@@ -1,14 +1,18 @@
 //! Tumbling and sliding windows: fixed-size, epoch-aligned windows that differ
 //! only in how an event time maps to window starts ([`Tumbling`], [`Sliding`]).
 //!
-//! State is `(end, start) → key → accumulator` in ordered maps, so `fire` walks
-//! due windows in `(end, start, key)` order without sorting. Invariant:
+//! State is `(end, start) → key → accumulator`: windows in an ordered map, the
+//! keys of a window in a hash map (one lookup per event and window, the hot
+//! path), sorted when the window fires, so `fire` walks due windows in
+//! `(end, start, key)` order and snapshots list keys in order. Invariant:
 //! `entries` equals the number of (window, key) accumulators held.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
-use serde::{Deserialize, Serialize};
+use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Admit, Window, align, route_late};
 use crate::ctx::Ctx;
@@ -63,23 +67,62 @@ struct Entry<A> {
     changed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "K: Serialize + Ord, A: Serialize",
-    deserialize = "K: Deserialize<'de> + Ord, A: Deserialize<'de>"
+    deserialize = "K: Deserialize<'de> + Ord + Hash, A: Deserialize<'de>"
 ))]
 struct Slot<K, A> {
     fired: bool,
-    keys: BTreeMap<K, Entry<A>>,
+    #[serde(serialize_with = "in_key_order")]
+    keys: HashMap<K, Entry<A>, FxBuildHasher>,
+}
+
+impl<K: Eq + Hash, A: PartialEq> PartialEq for Slot<K, A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.fired == other.fired && self.keys == other.keys
+    }
+}
+
+impl<K: Ord, A> Slot<K, A> {
+    fn new() -> Self {
+        Slot {
+            fired: false,
+            keys: HashMap::default(),
+        }
+    }
+
+    /// The keys and entries in key order.
+    fn sorted(&self) -> Vec<(&K, &Entry<A>)> {
+        let mut v: Vec<_> = self.keys.iter().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+}
+
+/// A window's keys as a map in key order, so a snapshot does not depend on how
+/// the hash map grew (and reads back into the same state).
+fn in_key_order<K, A, S>(
+    keys: &HashMap<K, Entry<A>, FxBuildHasher>,
+    s: S,
+) -> Result<S::Ok, S::Error>
+where
+    K: Serialize + Ord,
+    A: Serialize,
+    S: Serializer,
+{
+    let mut v: Vec<_> = keys.iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(v)
 }
 
 /// Per-(window, key) accumulators of fixed-size windows; see the
 /// [module docs](crate::window) for the contract. Use the aliases
 /// [`TumblingWindows`] and [`SlidingWindows`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "K: Serialize + Ord, A: Serialize, S: Serialize",
-    deserialize = "K: Deserialize<'de> + Ord, A: Deserialize<'de>, S: Deserialize<'de>"
+    deserialize = "K: Deserialize<'de> + Ord + Hash, A: Deserialize<'de>, S: Deserialize<'de>"
 ))]
 pub struct Windows<K, A, S> {
     assign: S,
@@ -90,12 +133,22 @@ pub struct Windows<K, A, S> {
     windows: BTreeMap<(i64, i64), Slot<K, A>>,
 }
 
+impl<K: Eq + Hash, A: PartialEq, S: PartialEq> PartialEq for Windows<K, A, S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.assign == other.assign
+            && self.lateness == other.lateness
+            && self.max_entries == other.max_entries
+            && self.entries == other.entries
+            && self.windows == other.windows
+    }
+}
+
 /// Tumbling windows of a fixed size: `TumblingWindows::<Key, Acc>::new(10_000)`.
 pub type TumblingWindows<K, A> = Windows<K, A, Tumbling>;
 /// Sliding windows: `SlidingWindows::<Key, Acc>::new(10_000, 2_000)`.
 pub type SlidingWindows<K, A> = Windows<K, A, Sliding>;
 
-impl<K: Ord, A> Windows<K, A, Tumbling> {
+impl<K: Ord + Hash, A> Windows<K, A, Tumbling> {
     /// Tumbling windows `[n·size, (n+1)·size)`.
     ///
     /// # Panics
@@ -106,7 +159,7 @@ impl<K: Ord, A> Windows<K, A, Tumbling> {
     }
 }
 
-impl<K: Ord, A> Windows<K, A, Sliding> {
+impl<K: Ord + Hash, A> Windows<K, A, Sliding> {
     /// Windows of `size_ms` starting every `slide_ms`: `[n·slide, n·slide + size)`.
     ///
     /// # Panics
@@ -123,7 +176,7 @@ impl<K: Ord, A> Windows<K, A, Sliding> {
     }
 }
 
-impl<K: Ord, A, S: Assign> Windows<K, A, S> {
+impl<K: Ord + Hash, A, S: Assign> Windows<K, A, S> {
     fn with_assign(assign: S) -> Self {
         Windows {
             assign,
@@ -183,7 +236,7 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
     ) -> Result<Admit, Error>
     where
         K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
         A: Default,
     {
         let wm = ctx.watermark();
@@ -201,10 +254,7 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
                     }
                     self.windows
                         .entry((window.end, window.start))
-                        .or_insert(Slot {
-                            fired: false,
-                            keys: BTreeMap::new(),
-                        })
+                        .or_insert_with(Slot::new)
                 }
             };
             let entry = match slot.keys.get_mut(key) {
@@ -248,7 +298,7 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
     ) -> Result<bool, Error>
     where
         K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
         A: Default,
     {
         let admit = self.add(ctx, rec.timestamp(), key, update)?;
@@ -285,7 +335,11 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
             if slot.fired && !slot.keys.values().any(|e| e.changed) {
                 continue;
             }
-            emit(ctx, Window { start, end }, WindowKeys { slot })?;
+            let keys = WindowKeys {
+                slot,
+                sorted: slot.sorted(),
+            };
+            emit(ctx, Window { start, end }, keys)?;
         }
         let lateness = self.lateness;
         let mut closed = Vec::new();
@@ -309,7 +363,7 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
     pub fn get<Q>(&self, window: Window, key: &Q) -> Option<&A>
     where
         K: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + Hash + ?Sized,
     {
         let slot = self.windows.get(&(window.end, window.start))?;
         slot.keys.get(key).map(|e| &e.acc)
@@ -319,23 +373,23 @@ impl<K: Ord, A, S: Assign> Windows<K, A, S> {
 /// The keys of one due window, in key order (see [`Windows::fire_windows`]).
 pub struct WindowKeys<'a, K, A> {
     slot: &'a Slot<K, A>,
+    sorted: Vec<(&'a K, &'a Entry<A>)>,
 }
 
-impl<'a, K: Ord, A> WindowKeys<'a, K, A> {
+impl<'a, K: Ord + Hash, A> WindowKeys<'a, K, A> {
     /// Every key of the window and its accumulator, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a K, &'a A)> + 'a {
-        self.slot.keys.iter().map(|(k, e)| (k, &e.acc))
+    pub fn iter(&self) -> impl Iterator<Item = (&'a K, &'a A)> + '_ {
+        self.sorted.iter().map(|&(k, e)| (k, &e.acc))
     }
 
     /// The keys to report: all of them on the first firing, then only those
     /// changed by late events.
-    pub fn changed(&self) -> impl Iterator<Item = (&'a K, &'a A)> + 'a {
+    pub fn changed(&self) -> impl Iterator<Item = (&'a K, &'a A)> + '_ {
         let fired = self.slot.fired;
-        self.slot
-            .keys
+        self.sorted
             .iter()
             .filter(move |(_, e)| !fired || e.changed)
-            .map(|(k, e)| (k, &e.acc))
+            .map(|&(k, e)| (k, &e.acc))
     }
 
     /// Whether this window fired before (late events changed it since).
@@ -357,7 +411,7 @@ impl<'a, K: Ord, A> WindowKeys<'a, K, A> {
     pub fn get<Q>(&self, key: &Q) -> Option<&'a A>
     where
         K: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + Hash + ?Sized,
     {
         self.slot.keys.get(key).map(|e| &e.acc)
     }

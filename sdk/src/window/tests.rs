@@ -51,6 +51,29 @@ fn tumbling_windows_fire_when_the_watermark_reaches_their_end_in_end_start_key_o
 }
 
 #[test]
+fn a_window_fires_its_keys_in_key_order_whatever_their_arrival() {
+    let mut w = TumblingWindows::<String, u64>::new(10);
+    let mut ctx = ctx_at(i64::MIN);
+    let keys: Vec<String> = (0..500)
+        .rev()
+        .map(|i| format!("k{:03}", i * 7 % 500))
+        .collect();
+    for k in &keys {
+        assert_eq!(
+            w.add(&mut ctx, 5, k.as_str(), |n| *n += 1).unwrap(),
+            Admit::Added
+        );
+    }
+    let fired: Vec<String> = fire_tumbling(&mut w, 10)
+        .into_iter()
+        .map(|(k, ..)| k)
+        .collect();
+    let mut want = keys;
+    want.sort();
+    assert_eq!(fired, want);
+}
+
+#[test]
 fn an_event_for_a_closed_window_is_late_and_changes_nothing() {
     let mut w = TumblingWindows::<String, u64>::new(10);
     let mut ctx = ctx_at(10);
