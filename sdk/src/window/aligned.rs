@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use rustc_hash::FxBuildHasher;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{Admit, Window, align, route_late};
 use crate::ctx::Ctx;
@@ -74,7 +74,7 @@ struct Entry<A> {
 ))]
 struct Slot<K, A> {
     fired: bool,
-    #[serde(serialize_with = "in_key_order")]
+    #[serde(serialize_with = "super::in_key_order")]
     keys: HashMap<K, Entry<A>, FxBuildHasher>,
 }
 
@@ -98,22 +98,6 @@ impl<K: Ord, A> Slot<K, A> {
         v.sort_unstable_by(|a, b| a.0.cmp(b.0));
         v
     }
-}
-
-/// A window's keys as a map in key order, so a snapshot does not depend on how
-/// the hash map grew (and reads back into the same state).
-fn in_key_order<K, A, S>(
-    keys: &HashMap<K, Entry<A>, FxBuildHasher>,
-    s: S,
-) -> Result<S::Ok, S::Error>
-where
-    K: Serialize + Ord,
-    A: Serialize,
-    S: Serializer,
-{
-    let mut v: Vec<_> = keys.iter().collect();
-    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    s.collect_map(v)
 }
 
 /// Per-(window, key) accumulators of fixed-size windows; see the

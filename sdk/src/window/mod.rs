@@ -29,7 +29,10 @@ mod session;
 pub use aligned::{Sliding, SlidingWindows, Tumbling, TumblingWindows, WindowKeys, Windows};
 pub use session::SessionWindows;
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ctx::Ctx;
 use crate::error::Error;
@@ -106,6 +109,20 @@ fn route_late(admit: Admit, rec: &Record<'_>, ctx: &mut Ctx) -> Result<bool, Err
 }
 
 /// The last window start at or before `ts` on a grid of `step` from the epoch.
+/// Keys held in a hash map (one lookup per event, the hot path), written as a map in
+/// key order, so a snapshot does not depend on how the map grew and reads back into
+/// the same state: the bytes an ordered map would give.
+fn in_key_order<K, V, S>(map: &HashMap<K, V, FxBuildHasher>, s: S) -> Result<S::Ok, S::Error>
+where
+    K: Serialize + Ord,
+    V: Serialize,
+    S: Serializer,
+{
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(v)
+}
+
 fn align(ts: i64, step: i64) -> i64 {
     ts - ts.rem_euclid(step)
 }

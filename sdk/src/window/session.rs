@@ -2,7 +2,8 @@
 //! `[first event, last event + gap)`; an event that bridges two sessions merges
 //! them (their accumulators through [`Merge`]).
 //!
-//! State is `key → sessions` (sorted by start, never overlapping) plus a lazy
+//! State is `key → sessions` (sorted by start, never overlapping; keys in a hash
+//! map, written in key order in snapshots) plus a lazy
 //! index of `(check time, key)`: a session's end only grows, so an index entry
 //! made when the session was created stays at or before its end, and `fire`
 //! re-queues sessions that turn out to have grown. Invariants: every session
@@ -10,8 +11,10 @@
 //! fired); `entries` equals the number of sessions held.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use super::{Admit, Merge, Window, route_late};
@@ -34,21 +37,33 @@ struct Session<A> {
 ///
 /// Two events of a key are in one session when they are less than `gap` apart
 /// (an event exactly `gap` after the last one starts a new session).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "K: Serialize + Ord, A: Serialize",
-    deserialize = "K: Deserialize<'de> + Ord, A: Deserialize<'de>"
+    deserialize = "K: Deserialize<'de> + Ord + Hash, A: Deserialize<'de>"
 ))]
 pub struct SessionWindows<K, A> {
     gap: i64,
     lateness: i64,
     max_entries: usize,
     entries: usize,
-    sessions: BTreeMap<K, Vec<Session<A>>>,
+    #[serde(serialize_with = "super::in_key_order")]
+    sessions: HashMap<K, Vec<Session<A>>, FxBuildHasher>,
     checks: BTreeSet<(i64, K)>,
 }
 
-impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
+impl<K: Ord + Hash, A: PartialEq> PartialEq for SessionWindows<K, A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.gap == other.gap
+            && self.lateness == other.lateness
+            && self.max_entries == other.max_entries
+            && self.entries == other.entries
+            && self.sessions == other.sessions
+            && self.checks == other.checks
+    }
+}
+
+impl<K: Ord + Hash + Clone, A: Merge + Default> SessionWindows<K, A> {
     /// Sessions closed by `gap_ms` of inactivity.
     ///
     /// # Panics
@@ -60,7 +75,7 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
             lateness: 0,
             max_entries: DEFAULT_MAX_KEYS,
             entries: 0,
-            sessions: BTreeMap::new(),
+            sessions: HashMap::default(),
             checks: BTreeSet::new(),
         }
     }
@@ -101,7 +116,7 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
     ) -> Result<Admit, Error>
     where
         K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
     {
         let wm = ctx.watermark();
         let (start, end) = (ts, ts.saturating_add(self.gap));
@@ -187,7 +202,7 @@ impl<K: Ord + Clone, A: Merge + Default> SessionWindows<K, A> {
     ) -> Result<bool, Error>
     where
         K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
+        Q: Ord + Hash + ToOwned<Owned = K> + ?Sized,
     {
         let admit = self.add(ctx, rec.timestamp(), key, update)?;
         route_late(admit, rec, ctx)

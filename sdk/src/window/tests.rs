@@ -146,6 +146,38 @@ fn fire_sessions(s: &mut SessionWindows<u64, u64>, wm: i64) -> Vec<(u64, i64, i6
 }
 
 #[test]
+fn session_snapshots_list_keys_in_order_and_read_back_to_the_same_bytes() {
+    let mut s = SessionWindows::<u64, u64>::new(10);
+    let mut ctx = ctx_at(i64::MIN);
+    // Keys in a scrambled order, enough for the hash map to grow several times.
+    for i in 0..3_000u64 {
+        let key = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 10_007;
+        assert_eq!(
+            s.add(&mut ctx, i as i64, &key, |n| *n += 1).unwrap(),
+            Admit::Added
+        );
+    }
+    let bytes = codec::encode(&s).unwrap();
+    let back: SessionWindows<u64, u64> = codec::decode(&bytes).unwrap();
+    assert!(back == s);
+    assert_eq!(codec::encode(&back).unwrap(), bytes);
+    // The same events added key by key give the same snapshot.
+    let mut sorted = SessionWindows::<u64, u64>::new(10);
+    let mut events: Vec<(u64, i64)> = (0..3_000u64)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 10_007, i as i64))
+        .collect();
+    events.sort();
+    for (key, ts) in events {
+        let _ = sorted.add(&mut ctx, ts, &key, |n| *n += 1).unwrap();
+    }
+    assert_eq!(codec::encode(&sorted).unwrap(), bytes);
+    assert_eq!(
+        fire_sessions(&mut sorted, i64::MAX),
+        fire_sessions(&mut s, i64::MAX)
+    );
+}
+
+#[test]
 fn a_bid_bridging_two_sessions_merges_them() {
     let mut s = SessionWindows::<u64, u64>::new(10);
     let mut ctx = ctx_at(i64::MIN);
