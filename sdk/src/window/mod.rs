@@ -108,7 +108,6 @@ fn route_late(admit: Admit, rec: &Record<'_>, ctx: &mut Ctx) -> Result<bool, Err
     }
 }
 
-/// The last window start at or before `ts` on a grid of `step` from the epoch.
 /// Keys held in a hash map (one lookup per event, the hot path), written as a map in
 /// key order, so a snapshot does not depend on how the map grew and reads back into
 /// the same state: the bytes an ordered map would give.
@@ -123,6 +122,7 @@ where
     s.collect_map(v)
 }
 
+/// The last window start at or before `ts` on a grid of `step` from the epoch.
 fn align(ts: i64, step: i64) -> i64 {
     ts - ts.rem_euclid(step)
 }
