@@ -2,11 +2,13 @@
 //! shards), checked against the straightforward reference implementations of
 //! `sluice-gen` over the same generated events, for 1 and 2 shards.
 
+mod log_common;
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use log_common::segment_files;
 use serde_json::{Value, json};
 use sluice::job::ingest::NewRecords;
 use sluice::job::spec::JobSpec;
@@ -227,26 +229,6 @@ fn windowed_query_matches_reference(shards: usize, query: &str) {
     );
 }
 
-/// `.log` files of every partition of `topic`.
-fn segment_counts(s: &Server, topic: &str) -> Vec<usize> {
-    let t = s.engine.log.topic(topic).expect("topic exists");
-    t.partitions()
-        .iter()
-        .map(|p| {
-            std::fs::read_dir(t.dir().join(p.id().to_string()))
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "log")
-                })
-                .count()
-        })
-        .collect()
-}
-
 /// An exchange topic keeps only what a checkpoint in force may still read:
 /// with small segments and frequent checkpoints, the segments the downstream
 /// tasks consumed are removed while the job runs, and the job resumes from
@@ -279,9 +261,9 @@ fn consumed_exchange_segments_are_removed_and_the_job_resumes_without_them() {
         "consumed exchange segments to be removed",
         Duration::from_secs(30),
         || {
-            segment_counts(&s, &exchange)
+            x.partitions()
                 .iter()
-                .all(|&n| n == 1)
+                .all(|p| segment_files(&x.dir().join(p.id().to_string())).len() == 1)
                 .then_some(())
         },
     );

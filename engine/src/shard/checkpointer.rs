@@ -98,7 +98,7 @@ fn persist(data_dir: &std::path::Path, p: &Pending) -> Result<(), String> {
     s.last_checkpoint_bytes.store(bytes, Ordering::Relaxed);
     // Space only: a failure leaves the records in place and the job running.
     if let Err(error) = p.job.trim.checkpointed(&p.checkpoint) {
-        tracing::warn!(job = p.job.name(), %error, "exchange records kept");
+        tracing::warn!(job = p.job.name(), %error, "consumed exchange records kept");
     }
     Ok(())
 }

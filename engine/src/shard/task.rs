@@ -108,6 +108,25 @@ impl Merged {
     fn watermark(&self) -> i64 {
         self.order.watermark()
     }
+
+    /// Moves released records into the batch, up to `max` records or until the
+    /// next one would not fit (it stays); `mark(stream, offset)` for each.
+    fn release(&mut self, batch: &mut Batch, max: usize, mut mark: impl FnMut(usize, u64)) {
+        while batch.len() < max {
+            let room = batch.max_bytes() - batch.as_bytes().len();
+            let Some((stream, tag, p)) = self.order.pop_if(|p| {
+                Batch::record_bytes_of(p.key_len as usize, p.value_len as usize) <= room
+            }) else {
+                break;
+            };
+            let (key, value) = self.bytes[stream].pop(p.key_len as usize, p.value_len as usize);
+            let o = &p.origin;
+            batch
+                .push(o.offset, o.ts, tag, o.partition, o.source, key, value)
+                .expect("room was checked");
+            mark(stream, o.offset);
+        }
+    }
 }
 
 enum Inputs {
@@ -456,7 +475,7 @@ impl Task {
                     idle_check(s, *idle, outcome.records > 0);
                     merge.advance(i, s.clock.watermark());
                 }
-                release(merge, batch, max, |stream, offset| {
+                merge.release(batch, max, |stream, offset| {
                     streams[stream].next = offset + 1
                 });
                 Ok(batch.len())
@@ -496,7 +515,7 @@ impl Task {
                         }
                     }
                 }
-                release(merge, batch, max, |stream, offset| {
+                merge.release(batch, max, |stream, offset| {
                     streams[stream].next = offset + 1
                 });
                 Ok(batch.len())
@@ -862,25 +881,5 @@ fn idle_check(s: &mut SourceStream, idle: Option<Duration>, read_any: bool) {
         && s.last_data.elapsed() >= limit
     {
         s.clock.mark_idle();
-    }
-}
-
-/// Moves released records from a merge into the batch.
-fn release(merge: &mut Merged, batch: &mut Batch, max: usize, mut mark: impl FnMut(usize, u64)) {
-    while batch.len() < max {
-        // Stop before a record that would not fit; it stays in the merge.
-        let room = batch.max_bytes() - batch.as_bytes().len();
-        let Some((stream, tag, p)) = merge
-            .order
-            .pop_if(|p| Batch::record_bytes_of(p.key_len as usize, p.value_len as usize) <= room)
-        else {
-            break;
-        };
-        let (key, value) = merge.bytes[stream].pop(p.key_len as usize, p.value_len as usize);
-        let o = &p.origin;
-        batch
-            .push(o.offset, o.ts, tag, o.partition, o.source, key, value)
-            .expect("room was checked");
-        mark(stream, o.offset);
     }
 }

@@ -112,8 +112,8 @@ impl ExchangeTrim {
     }
 
     /// Takes note of a durable checkpoint and removes the exchange segments
-    /// no checkpoint in force needs any more. Returns the bytes removed.
-    pub fn checkpointed(&self, checkpoint: &Checkpoint) -> Result<u64, String> {
+    /// no checkpoint in force needs any more.
+    pub fn checkpointed(&self, checkpoint: &Checkpoint) -> Result<(), String> {
         let mut touched = Vec::new();
         for task in &checkpoint.tasks {
             let stage = task.stage as usize;
@@ -137,21 +137,21 @@ impl ExchangeTrim {
                 }
             }
         }
-        let mut removed = 0;
         for (stage, e) in touched {
             let Some(Some(x)) = self.exchanges.get(stage) else {
                 continue;
             };
             let lane = &x.lanes[e];
             let keep = lane.written.kept_from().min(lane.read.kept_from());
-            let report = lane.partition.remove_before(keep).map_err(|err| {
+            lane.partition.remove_before(keep).map_err(|err| {
                 format!(
-                    "cannot remove consumed segments of exchange `{}` partition {e}: {err}",
+                    "cannot remove consumed segments of exchange `{}` partition {e}: {err}. \
+                     They stay on disk and count against the log quota; the next checkpoint \
+                     tries again. Check the data dir's permissions and free space",
                     x.topic
                 )
             })?;
-            removed += report.bytes_removed;
         }
-        Ok(removed)
+        Ok(())
     }
 }

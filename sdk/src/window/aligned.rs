@@ -94,9 +94,7 @@ impl<K: Ord, A> Slot<K, A> {
 
     /// The keys and entries in key order.
     fn sorted(&self) -> Vec<(&K, &Entry<A>)> {
-        let mut v: Vec<_> = self.keys.iter().collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        v
+        super::by_key(&self.keys)
     }
 }
 

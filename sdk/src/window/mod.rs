@@ -117,9 +117,14 @@ where
     V: Serialize,
     S: Serializer,
 {
+    s.collect_map(by_key(map))
+}
+
+/// The entries of a hash map in key order.
+fn by_key<K: Ord, V>(map: &HashMap<K, V, FxBuildHasher>) -> Vec<(&K, &V)> {
     let mut v: Vec<_> = map.iter().collect();
     v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    s.collect_map(v)
+    v
 }
 
 /// The last window start at or before `ts` on a grid of `step` from the epoch.
