@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use support::{Server, delete, get, post_json, send};
 
@@ -380,5 +382,60 @@ fn a_job_that_cannot_start_leaves_no_topics_behind() {
         names,
         vec!["t"],
         "no output or dead-letter topic was left behind"
+    );
+}
+
+#[test]
+fn task_status_says_how_long_each_partition_has_been_idle() {
+    let s = Server::start(2, |_| {});
+    support::create_topic(&s, "pay", 2);
+    support::create_job(
+        &s,
+        &json!({"name": "totals", "sources": [{"topic": "pay"}],
+            "operators": [{"plugin": "window-totals@0.1.0", "config": {}}],
+            "sinks": {"main": {"topic": {"topic": "totals-out"}}}}),
+    );
+    // Records with one key: they all reach one partition, and the other's task never
+    // reads one.
+    let key = "payer-1";
+    let (busy, quiet) = match sluice::shard::route::partition_of(key.as_bytes(), 2) {
+        0 => (0, 1),
+        _ => (1, 0),
+    };
+    let records: Vec<Value> = (0..20)
+        .map(|i| json!({"key": key, "timestamp": i * 100, "value": {"amount": i}}))
+        .collect();
+    support::ingest_json(&s, "pay", &records);
+    let tasks = |s: &Server| -> Vec<Value> {
+        let (st, body) = get(&s.url("/api/v1/jobs/totals"), None);
+        assert_eq!(st, 200, "{body}");
+        body["stages"][0].as_array().unwrap().clone()
+    };
+    let first = support::wait_for("the records to be read", Duration::from_secs(60), || {
+        let t = tasks(&s);
+        (t[busy]["records_in"] == 20 && t[busy]["lag"] == 0).then_some(t)
+    });
+    let idle = first[busy]["idle_ms"]
+        .as_u64()
+        .expect("a task that read records has idle_ms");
+    assert!(
+        first[quiet]["idle_ms"].is_null(),
+        "a task that read nothing has none: {first:?}"
+    );
+    let pause = Duration::from_millis(300);
+    std::thread::sleep(pause);
+    let later = tasks(&s);
+    assert!(
+        later[busy]["idle_ms"].as_u64().unwrap() >= idle + pause.as_millis() as u64,
+        "idle time grows while nothing arrives: {first:?} then {later:?}"
+    );
+    support::ingest_json(&s, "pay", &records[..1]);
+    let again = support::wait_for("the new record to be read", Duration::from_secs(60), || {
+        let t = tasks(&s);
+        (t[busy]["records_in"] == 21).then_some(t)
+    });
+    assert!(
+        again[busy]["idle_ms"].as_u64().unwrap() < later[busy]["idle_ms"].as_u64().unwrap(),
+        "reading a record resets it: {later:?} then {again:?}"
     );
 }

@@ -58,6 +58,8 @@ pub struct TaskStatus {
     pub lag: u64,
     pub watermark: Option<i64>,
     pub records_in: u64,
+    /// Milliseconds since the task last read or wrote records; null until it has.
+    pub idle_ms: Option<u64>,
 }
 
 fn wm(v: i64) -> Option<i64> {
@@ -130,6 +132,9 @@ pub fn status(
                             lag: t.lag.load(Ordering::Relaxed),
                             watermark: wm(t.watermark.load(Ordering::Relaxed)),
                             records_in: t.records_in.load(Ordering::Relaxed),
+                            idle_ms: t
+                                .last_active(rt.started)
+                                .map(|at| at.elapsed().as_millis() as u64),
                         })
                         .collect()
                 })

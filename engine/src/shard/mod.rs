@@ -473,11 +473,14 @@ impl Shard {
         for t in &mut j.tasks {
             let started = Instant::now();
             let polled = t.poll().map_err(|e| e.to_string())?;
+            let info = &j.job.tasks[t.stage][t.partition as usize];
             if polled.records_in > 0 || polled.records_out > 0 {
                 work = true;
+                let ended = Instant::now();
+                info.note_active(j.job.started, ended);
                 self.stats
                     .batch_seconds
-                    .observe(started.elapsed().as_secs_f64());
+                    .observe((ended - started).as_secs_f64());
                 for d in t.take_call_times() {
                     self.stats.wasm_call_seconds.observe(d);
                 }
@@ -493,7 +496,6 @@ impl Shard {
                     .records_out
                     .fetch_add(polled.records_out as u64, Ordering::Relaxed);
             }
-            let info = &j.job.tasks[t.stage][t.partition as usize];
             info.lag.store(t.lag(), Ordering::Relaxed);
             info.watermark.store(t.input_watermark(), Ordering::Relaxed);
             info.records_in.store(t.records_in, Ordering::Relaxed);

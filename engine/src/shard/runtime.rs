@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -46,6 +46,25 @@ pub struct TaskInfo {
     pub memory_bytes: AtomicU64,
     pub watermark: AtomicI64,
     pub records_in: AtomicU64,
+    /// When the task last read or wrote records: microseconds after
+    /// [`JobRuntime::started`], plus one; 0 until it first does.
+    pub active_us: AtomicU64,
+}
+
+impl TaskInfo {
+    /// Notes that the task read or wrote records at `at`.
+    pub fn note_active(&self, started: Instant, at: Instant) {
+        let us = at.saturating_duration_since(started).as_micros() as u64;
+        self.active_us.store(us + 1, Ordering::Relaxed);
+    }
+
+    /// When the task last read or wrote records, if it has.
+    pub fn last_active(&self, started: Instant) -> Option<Instant> {
+        match self.active_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(started + Duration::from_micros(us - 1)),
+        }
+    }
 }
 
 /// One remembered operator error.
@@ -98,6 +117,7 @@ impl JobRuntime {
                         memory_bytes: AtomicU64::new(0),
                         watermark: AtomicI64::new(NO_WATERMARK),
                         records_in: AtomicU64::new(0),
+                        active_us: AtomicU64::new(0),
                     })
                     .collect()
             })
@@ -153,6 +173,15 @@ impl JobRuntime {
             .flatten()
             .map(|t| t.lag.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// When any task last read or wrote records, if one has.
+    pub fn last_active(&self) -> Option<Instant> {
+        self.tasks
+            .iter()
+            .flatten()
+            .filter_map(|t| t.last_active(self.started))
+            .max()
     }
 
     /// The smallest input watermark over the first stage's tasks.
