@@ -36,6 +36,7 @@ B="$bin/sluice-bench"
 "$B" run --system sluice --workload nexmark --events 5000000 --shards 1,2 --repetitions 5 --quiet
 # As Flink's Nexmark runs: results to a discard (blackhole) sink, checked by count.
 "$B" run --system sluice --workload nexmark --events 5000000 --shards 1,2 --repetitions 5 --sink discard --quiet
+"$B" run --system sluice --workload nexmark --events 5000000 --shards 1,2 --partitions 4 --repetitions 5 --sink discard --quiet
 # Checkpoint cost: the same job with a checkpoint every second (default) and every hour.
 "$B" run --system sluice --workload q5 --events 5000000 --shards 2 --checkpoint-interval-ms 3600000 --quiet
 # Latency: open loop at fixed rates, about a quarter and a half of the closed-loop maximum.

@@ -112,8 +112,13 @@ struct RunArgs {
     #[arg(long)]
     quiet: bool,
     /// Source topic partitions per shard of the sluice system.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, conflicts_with = "partitions")]
     partitions_per_shard: u32,
+    /// Source topic partitions of the sluice system whatever the shard count, as when one
+    /// topic is given more cores (instead of --partitions-per-shard; such rows get their
+    /// own label).
+    #[arg(long)]
+    partitions: Option<u32>,
     /// Checkpoint interval of the sluice system's jobs, ms (10..=3600000).
     #[arg(long, default_value_t = sluice_bench::system::sluice::CHECKPOINT_INTERVAL_MS)]
     checkpoint_interval_ms: u64,
@@ -215,6 +220,7 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<()> {
     let settings = SystemSettings {
         flink_runner: args.flink_runner.clone(),
         partitions_per_shard: args.partitions_per_shard,
+        partitions: args.partitions,
         checkpoint_interval_ms: args.checkpoint_interval_ms,
         http_clients: args.http_clients,
         sink: args.sink,

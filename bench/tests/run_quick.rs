@@ -221,6 +221,61 @@ fn a_discard_sink_run_is_checked_by_count_and_labelled() {
     );
 }
 
+#[test]
+fn a_fixed_partition_count_is_kept_for_every_shard_count_and_labelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = quick_run(
+        tmp.path(),
+        &[
+            "--system",
+            "sluice",
+            "--workload",
+            "q5",
+            "--shards",
+            "1,2",
+            "--partitions",
+            "3",
+            "--sink",
+            "discard",
+        ],
+    );
+    let rows = read_rows(&results);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(
+            row["mode"], "in-process, discard sink, 3 partitions",
+            "{row}"
+        );
+        assert_eq!(row["correct"], true, "{row}");
+        let measures = row["measures"].as_str().unwrap();
+        assert!(
+            measures.contains("3 partitions for any number of shards"),
+            "{measures}"
+        );
+    }
+    let said = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--quick",
+            "--quiet",
+            "--no-save",
+            "--system",
+            "sluice",
+        ];
+        args.extend_from_slice(extra);
+        let out = bench(&args);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let zero = said(&["--workload", "q0", "--partitions", "0"]);
+    assert!(
+        zero.contains("--partitions") && zero.contains("use 1..="),
+        "{zero}"
+    );
+    let both = said(&["--partitions", "4", "--partitions-per-shard", "1"]);
+    assert!(both.contains("cannot be used with"), "{both}");
+}
+
 /// A stand-in for bench/peers/flink/run.sh that reports `rows` result rows.
 fn fake_flink(dir: &Path, rows: u64) -> std::path::PathBuf {
     let path = dir.join("fake-flink.sh");

@@ -228,6 +228,8 @@ pub struct SystemSettings {
     pub flink_runner: Option<PathBuf>,
     /// Source topic partitions per shard (sluice).
     pub partitions_per_shard: u32,
+    /// Source topic partitions whatever the shard count, instead of per shard (sluice).
+    pub partitions: Option<u32>,
     /// Checkpoint interval of the benchmark jobs, ms (sluice).
     pub checkpoint_interval_ms: u64,
     /// Client threads of the sluice http modes.
@@ -241,6 +243,7 @@ impl Default for SystemSettings {
         SystemSettings {
             flink_runner: None,
             partitions_per_shard: 2,
+            partitions: None,
             checkpoint_interval_ms: sluice::CHECKPOINT_INTERVAL_MS,
             http_clients: sluice::http::DEFAULT_CLIENTS,
             sink: sluice::Sink::Topic,

@@ -48,7 +48,7 @@ const MAX_RETRIES: u32 = 10_000;
 /// What the rows of this mode measure (for the report); `{clients}` is filled in.
 pub const MEASURES: &str = "HTTP ingest on loopback, server (sluice::api::serve, 2 threads) and \
     {clients} keep-alive client threads in this process: batches of 1,000 Nexmark bids as MessagePack \
-    (http) or JSON (http-json) envelopes into a 2-partitions-per-shard topic with \
+    (http) or JSON (http-json) envelopes into a topic ({partitions}) with \
     fsync interval(5ms), acked once durable; the workload's query runs meanwhile as a job into \
     a view. events/s = bids acked per second; closed-loop latency columns = view query latency \
     during ingest (one query per 10 ms); open-loop latency columns = ack latency from each \

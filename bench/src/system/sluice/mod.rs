@@ -35,8 +35,36 @@ use input::{OUTPUT_TOPIC, input, job_spec};
 
 /// Default checkpoint interval of benchmark jobs: the engine's default (1 s).
 pub const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
-/// Most source partitions per shard accepted.
+/// Most source partitions per shard (or in all, with `--partitions`) accepted.
 pub const MAX_PARTITIONS_PER_SHARD: u32 = 64;
+
+/// How many partitions a job's source topic has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitions {
+    /// This many for each shard.
+    PerShard(u32),
+    /// This many whatever the shard count.
+    Fixed(u32),
+}
+
+impl Partitions {
+    /// Source partitions for `shards` shards.
+    pub fn for_shards(self, shards: u32) -> u32 {
+        match self {
+            Partitions::PerShard(n) => (shards * n).max(1),
+            Partitions::Fixed(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Partitions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Partitions::PerShard(n) => write!(f, "{n} partitions per shard"),
+            Partitions::Fixed(n) => write!(f, "{n} partitions for any number of shards"),
+        }
+    }
+}
 
 /// How the `sluice` system reaches the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +103,8 @@ impl std::str::FromStr for Sink {
 pub struct Sluice {
     /// How it is reached.
     pub mode: Mode,
-    /// Source topic partitions per shard.
-    pub partitions_per_shard: u32,
+    /// Source topic partitions.
+    pub partitions: Partitions,
     /// Checkpoint interval of the benchmark jobs, ms.
     pub checkpoint_interval_ms: u64,
     /// Client threads of the http modes.
@@ -106,6 +134,17 @@ impl Sluice {
                 format!("use 1..={MAX_PARTITIONS_PER_SHARD}"),
             ));
         }
+        let partitions = match settings.partitions {
+            None => Partitions::PerShard(settings.partitions_per_shard),
+            Some(n) if (1..=MAX_PARTITIONS_PER_SHARD).contains(&n) => Partitions::Fixed(n),
+            Some(n) => {
+                return Err(BenchError::usage(
+                    "--partitions",
+                    format!("is {n}"),
+                    format!("use 1..={MAX_PARTITIONS_PER_SHARD}"),
+                ));
+            }
+        };
         if !(1..=http::MAX_CLIENTS).contains(&settings.http_clients) {
             return Err(BenchError::usage(
                 "--http-clients",
@@ -125,12 +164,15 @@ impl Sluice {
         if settings.sink == Sink::Discard {
             label.push_str(", discard sink");
         }
+        if let Partitions::Fixed(n) = partitions {
+            label.push_str(&format!(", {n} partitions"));
+        }
         Ok(Sluice {
             mode,
             label,
             http_clients: settings.http_clients,
             sink: settings.sink,
-            partitions_per_shard: settings.partitions_per_shard,
+            partitions,
             checkpoint_interval_ms: ms,
         })
     }
@@ -188,23 +230,23 @@ impl System for Sluice {
                  count; input preloaded and written back to disk, untimed; timed from \
                  create_job until the last record the job read or dropped, once it has read \
                  every record and dropped the whole answer; includes Wasm, the exchange between \
-                 phases and {} ms checkpoints ({} partitions per shard)",
-                self.checkpoint_interval_ms, self.partitions_per_shard
+                 phases and {} ms checkpoints ({})",
+                self.checkpoint_interval_ms, self.partitions
             ),
             Mode::InProcess => format!(
                 "the engine in this process on a fresh temp dir, input preloaded into the source \
-                 topic ({} partitions per shard) and written back to disk, untimed; timed from \
+                 topic ({}) and written back to disk, untimed; timed from \
                  create_job until the last record the job read or wrote, once it has read every \
                  record and its output topic holds the whole answer; includes \
                  Wasm, the exchange between phases, output appends and {} ms checkpoints; CPU \
                  is the whole process over that span; peak RSS includes the input held in \
                  memory; open-loop rows: latency from each batch's intended send time until the \
                  output topic holds that many records",
-                self.partitions_per_shard, self.checkpoint_interval_ms
+                self.partitions, self.checkpoint_interval_ms
             ),
-            Mode::Http | Mode::HttpJson => {
-                http::MEASURES.replace("{clients}", &self.http_clients.to_string())
-            }
+            Mode::Http | Mode::HttpJson => http::MEASURES
+                .replace("{clients}", &self.http_clients.to_string())
+                .replace("{partitions}", &self.partitions.to_string()),
         }
     }
 
@@ -220,7 +262,7 @@ impl System for Sluice {
 impl Sluice {
     /// Source partitions for `shards` shards.
     pub fn partitions(&self, shards: u32) -> u32 {
-        (shards * self.partitions_per_shard).max(1)
+        self.partitions.for_shards(shards)
     }
 
     fn closed_loop(&self, job: &Job<'_>) -> Result<Vec<Sample>, BenchError> {
@@ -279,5 +321,23 @@ impl Sluice {
                 verdict: job.verify(&output)?,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_partition_count_does_not_follow_the_shards() {
+        let settings = |partitions| SystemSettings {
+            partitions,
+            ..SystemSettings::default()
+        };
+        let per_shard = Sluice::new(Mode::InProcess, &settings(None)).unwrap();
+        assert_eq!([1, 2].map(|s| per_shard.partitions(s)), [2, 4]);
+        let fixed = Sluice::new(Mode::InProcess, &settings(Some(3))).unwrap();
+        assert_eq!([1, 2].map(|s| fixed.partitions(s)), [3, 3]);
+        assert!(Sluice::new(Mode::InProcess, &settings(Some(0))).is_err());
     }
 }
