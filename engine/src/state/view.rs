@@ -195,24 +195,18 @@ impl View {
     /// and ranked in place, and a bounded heap keeps the `offset + limit`
     /// first of them.
     pub fn query(&self, q: &Query) -> Answer {
-        let newest = if q.latest {
-            let mut newest = None;
-            self.for_each_match(q, None, |id, _| {
-                newest = newest.max(Some(id.window_end));
-            });
-            newest
-        } else {
-            None
-        };
-        // The rank of a key is where its first entry falls in the order.
-        let rank_target = q.rank_of.as_ref().and_then(|k| {
+        let newest = q.latest.then(|| self.newest_end(q)).flatten();
+        // The rank of a key is where its first entry falls in the order; only
+        // that key's entries are visited to find it.
+        let rank_target = q.rank_of.as_deref().and_then(|k| {
+            if q.key.as_deref().is_some_and(|only| only != k) {
+                return None;
+            }
             let mut best: Option<Pick> = None;
-            self.for_each_match(q, newest, |id, e| {
-                if id.key == k.as_bytes() {
-                    let here = Order::of(q, id, e);
-                    if best.as_ref().is_none_or(|b| here.cmp(&b.order()).is_lt()) {
-                        best = Some(Pick::new(here.primary, id, e));
-                    }
+            self.for_each_match(q, Some(k), newest, |id, e| {
+                let here = Order::of(q, id, e);
+                if best.as_ref().is_none_or(|b| here.cmp(&b.order()).is_lt()) {
+                    best = Some(Pick::new(here.primary, id, e));
                 }
             });
             best
@@ -222,7 +216,7 @@ impl View {
         let keep = offset.saturating_add(limit);
         let mut page: BinaryHeap<Pick> = BinaryHeap::new();
         let (mut total, mut before) = (0usize, 0usize);
-        self.for_each_match(q, newest, |id, e| {
+        self.for_each_match(q, q.key.as_deref(), newest, |id, e| {
             total += 1;
             let here = Order::of(q, id, e);
             if rank_target
@@ -261,9 +255,37 @@ impl View {
         }
     }
 
-    /// Calls `f` on every entry the query selects (key, window range, and
-    /// window end `newest` when given), one part locked at a time.
-    fn for_each_match(&self, q: &Query, newest: Option<i64>, mut f: impl FnMut(&EntryId, &Entry)) {
+    /// The latest window end among the entries the query selects. Without a
+    /// key or a window range that is the last of each part's eviction order,
+    /// so no entry is visited.
+    fn newest_end(&self, q: &Query) -> Option<i64> {
+        if q.key.is_none() && q.from.is_none() && q.to.is_none() {
+            return self
+                .parts
+                .iter()
+                .filter_map(|p| {
+                    let p = p.lock().expect("view part lock");
+                    p.by_end.last().map(|(end, _, _)| *end)
+                })
+                .max();
+        }
+        let mut newest = None;
+        self.for_each_match(q, q.key.as_deref(), None, |id, _| {
+            newest = newest.max(Some(id.window_end));
+        });
+        newest
+    }
+
+    /// Calls `f` on every entry of `key` (or of every key) in the query's
+    /// window range, and with window end `newest` when given, one part
+    /// locked at a time.
+    fn for_each_match(
+        &self,
+        q: &Query,
+        key: Option<&str>,
+        newest: Option<i64>,
+        mut f: impl FnMut(&EntryId, &Entry),
+    ) {
         let selected = |id: &EntryId| {
             q.from.is_none_or(|from| id.window_start >= from)
                 && q.to.is_none_or(|to| id.window_start < to)
@@ -271,7 +293,7 @@ impl View {
         };
         for part in &self.parts {
             let part = part.lock().expect("view part lock");
-            match &q.key {
+            match key {
                 Some(k) => {
                     let lo = EntryId {
                         key: k.as_bytes().to_vec(),
@@ -560,6 +582,7 @@ mod tests {
             key in proptest::option::of(0u8..12),
             rank_of in proptest::option::of(0u8..12),
             from in proptest::option::of(0i64..6),
+            to in proptest::option::of(0i64..7),
             latest in proptest::bool::ANY,
             sort in proptest::bool::ANY,
             offset in proptest::option::of(0usize..10),
@@ -578,6 +601,7 @@ mod tests {
                 key: key.map(|k| format!("k{k}")),
                 rank_of: rank_of.map(|k| format!("k{k}")),
                 from: from.map(|f| f * 10),
+                to: to.map(|t| t * 10),
                 latest,
                 sort: sort.then(|| "score".to_owned()),
                 offset,
