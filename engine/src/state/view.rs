@@ -606,7 +606,6 @@ mod tests {
                 sort: sort.then(|| "score".to_owned()),
                 offset,
                 limit,
-                ..Query::default()
             };
             let ans = v.query(&q);
             let rows: Vec<_> = ans.rows.iter().map(|r| (r.key.clone(), r.window_start, r.window_end)).collect();
