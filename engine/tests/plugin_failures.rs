@@ -4,7 +4,8 @@
 //!   counting right — far past the number of traps after which one instance
 //!   would have run out of stack;
 //! - one call emitting more records than one log append takes: written in
-//!   pieces, all of them.
+//!   pieces, all of them;
+//! - outputs sent to the dead-letter topic by the job's sinks are all counted.
 
 mod support;
 
@@ -26,6 +27,30 @@ fn selftest_job(job: &Value) -> Server {
     support::create_topic(&s, "cmds", 1);
     support::create_job(&s, job);
     s
+}
+
+#[test]
+fn outputs_routed_to_the_dead_letter_topic_are_counted() {
+    const N: usize = 2_500;
+    let s = selftest_job(&json!({"name": "st", "sources": [{"topic": "cmds"}],
+        "operators": [{"plugin": "selftest@1.0.0"}], "sinks": {"main": "dead_letter"}}));
+    let records: Vec<Value> = (0..N)
+        .map(|i| json!({"key": "a", "timestamp": i, "value": {"cmd": "count"}}))
+        .collect();
+    for chunk in records.chunks(1_000) {
+        support::ingest_json(&s, "cmds", chunk);
+    }
+    wait_for(
+        "every count dead-lettered",
+        Duration::from_secs(120),
+        || {
+            let (_, j) = get(&s.url("/api/v1/jobs/st"), None);
+            (j["lag"] == 0 && topic_records(&s, "st.dlq") == N as u64).then_some(())
+        },
+    );
+    let (_, j) = get(&s.url("/api/v1/jobs/st"), None);
+    assert_eq!(j["dead_letters"], N, "{j}");
+    assert_eq!(j["errors"], 0, "{j}");
 }
 
 #[test]

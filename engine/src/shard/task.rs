@@ -605,6 +605,8 @@ impl Task {
         }
         let op = &mut self.ops[i];
         let stats = &self.job.stats;
+        // Shared with the other shards' tasks: added once per call, not per record.
+        let mut dead_letters = 0u64;
         for name in self.emitted[i].outputs() {
             let dest = self.dests[i]
                 .iter()
@@ -635,7 +637,7 @@ impl Task {
                                 r.value,
                                 [b"batch to the next operator is full", name.as_bytes()],
                             );
-                            stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                            dead_letters += 1;
                         }
                     }
                     Dest::Exchange => {
@@ -662,11 +664,16 @@ impl Task {
                             r.value,
                             [b"", name.as_bytes()],
                         );
-                        stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                        dead_letters += 1;
                     }
                     Dest::Drop => unreachable!("dropped outputs are counted above"),
                 }
             }
+        }
+        if dead_letters > 0 {
+            stats
+                .dead_letters
+                .fetch_add(dead_letters, Ordering::Relaxed);
         }
         let mut late = 0;
         op.instance.drain_metrics(|_, name, v| {
