@@ -120,14 +120,22 @@ impl Instance {
     /// that follows (the page cache keeps the data).
     pub fn write_back(&self) -> Result<(), BenchError> {
         let dir = self.data_dir();
-        let f = std::fs::File::open(dir)
-            .map_err(|e| failed("preload", format!("opening {}: {e}", dir.display())))?;
+        let f = std::fs::File::open(dir).map_err(|e| {
+            failed(
+                "preload",
+                format!("opening {} to write it back: {e}", dir.display()),
+            )
+        })?;
         // SAFETY: syncfs only reads the descriptor, which `f` keeps open.
         if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
             let e = std::io::Error::last_os_error();
             return Err(failed(
                 "preload",
-                format!("writing {} back to disk: {e}", dir.display()),
+                format!(
+                    "writing {} back to disk: {e}; check free space and errors on the disk \
+                     holding it, or point TMPDIR at another disk",
+                    dir.display()
+                ),
             ));
         }
         Ok(())
