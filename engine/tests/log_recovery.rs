@@ -353,6 +353,59 @@ fn idempotent_retry_returns_original_offsets_across_reopen_and_truncate() {
     assert_eq!((ack.base_offset, ack.duplicate), (end - 20, true));
 }
 
+/// A roll leaves its producer snapshot to the next flush (off the writer's thread); once
+/// flushed, the snapshot is what remembers batches whose records retention removed.
+#[test]
+fn producer_snapshots_written_by_the_flush_outlive_the_segments_they_summarise() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = pdir(dir.path(), "snap");
+    let early = owned(0, 4, |i| i as i64);
+    let early_id = Some(ProducerSeq {
+        producer_id: 42,
+        sequence: 0,
+    });
+    {
+        let log = open(dir.path());
+        let t = log
+            .create_topic(cfg("snap", 1, SEG, FsyncPolicy::Never))
+            .unwrap();
+        let mut w = t.partition(0).writer().unwrap();
+        w.append(&records(&early), early_id).unwrap();
+        // Producer 7 fills a few segments after producer 42's one batch.
+        let mut s = 0;
+        while segment_files(&d).len() < 4 {
+            let o = owned(4 + s * 10, 10, |i| i as i64);
+            let id = Some(ProducerSeq {
+                producer_id: 7,
+                sequence: s,
+            });
+            w.append(&records(&o), id).unwrap();
+            s += 1;
+        }
+        w.sync().unwrap();
+        let segments = segment_files(&d);
+        for f in &segments[1..] {
+            let snap = f.with_extension("producers");
+            assert!(snap.exists(), "no producer snapshot {}", snap.display());
+        }
+        let bases: Vec<u64> = segments.iter().map(|f| segment_base(f)).collect();
+        // Retention takes the segment holding producer 42's batch.
+        let p = t.partition(0);
+        assert_eq!(p.remove_before(bases[1]).unwrap().segments_removed, 1);
+    }
+    let (_log, p) = reopen_partition(dir.path(), "snap");
+    assert!(p.start_offset() > 0);
+    // Only a snapshot can remember it now: the retry is acknowledged, not written again.
+    let end = p.end_offset();
+    let ack = p
+        .writer()
+        .unwrap()
+        .append(&records(&early), early_id)
+        .unwrap();
+    assert_eq!((ack.duplicate, ack.base_offset), (true, 0), "{ack:?}");
+    assert_eq!(p.end_offset(), end);
+}
+
 #[test]
 fn retention_removes_old_segments_by_age_and_size_but_never_the_active_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -67,6 +67,8 @@ pub struct Partition {
     sync_lock: Mutex<()>,
     /// Sealed segments whose bytes and index files are not yet durable (see `flush`).
     pending_seal: Mutex<Vec<Arc<Segment>>>,
+    /// Producer snapshots taken at rolls, `(as of offset, bytes)`, not yet written.
+    pending_snapshots: Mutex<Vec<(u64, Vec<u8>)>>,
     pub(crate) sync_queued: AtomicBool,
     pub(crate) deleted: AtomicBool,
     /// Bumped by truncation; readers drop cached positions when it changes.
@@ -210,14 +212,49 @@ impl Partition {
         lock(&self.sync_lock)
     }
 
-    pub(crate) fn add_pending_seal(&self, seg: Arc<Segment>) {
+    /// Queues a rolled segment's seal and the producer snapshot taken as of the next
+    /// segment's base, for the next flush.
+    pub(crate) fn add_pending_seal(&self, seg: Arc<Segment>, snapshot: (u64, Vec<u8>)) {
+        // Snapshot first: `flush` looks at seals to know whether a roll happened.
+        lock(&self.pending_snapshots).push(snapshot);
         lock(&self.pending_seal).push(seg);
     }
 
     /// Forgets pending seals of segments at or after `base` (truncation removed them or
-    /// made one active again). Called with the sync guard held.
+    /// made one active again), and snapshots of segments after it. Called with the sync
+    /// guard held.
     pub(crate) fn drop_pending_seals_from(&self, base: u64) {
         lock(&self.pending_seal).retain(|s| s.base < base);
+        lock(&self.pending_snapshots).retain(|(at, _)| *at <= base);
+    }
+
+    /// Writes the producer snapshots taken at rolls and fsyncs the directory, which makes
+    /// the entries of the segments created by those rolls durable too. A snapshot that
+    /// cannot be written is dropped with a warning (recovery rebuilds the state from the
+    /// records); a directory that cannot be fsynced is an error.
+    fn write_pending_snapshots(&self) -> Result<(), LogError> {
+        let snapshots = std::mem::take(&mut *lock(&self.pending_snapshots));
+        let start = self.start_offset();
+        // Each written snapshot fsyncs the directory; it must be fsynced after the last
+        // failure, or if there was nothing to write.
+        let mut dir_unsynced = true;
+        for (at, bytes) in snapshots {
+            if at < start {
+                continue; // its segment is gone to retention
+            }
+            let path = segment::producers_path(&self.dir, at);
+            dir_unsynced = match fsio::write_file_atomic(&path, &bytes) {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "log: producer snapshot not written; a restart rebuilds it from the records");
+                    true
+                }
+            };
+        }
+        if dir_unsynced {
+            fsio::fsync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// Makes everything below the end offset durable and publishes it: finishes sealing
@@ -258,6 +295,9 @@ impl Partition {
                     tracing::warn!(error = %e, "log: index files of a sealed segment not written yet; will retry")
                 }
             }
+        }
+        if result.is_ok() && !pending.is_empty() {
+            result = self.write_pending_snapshots();
         }
         if result.is_ok() {
             result = active
@@ -351,6 +391,7 @@ impl Partition {
             }),
             sync_lock: Mutex::new(()),
             pending_seal: Mutex::new(Vec::new()),
+            pending_snapshots: Mutex::new(Vec::new()),
             sync_queued: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             generation: AtomicU64::new(0),

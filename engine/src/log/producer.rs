@@ -10,8 +10,10 @@
 //!   with its original offsets (if the record count matches; otherwise `RetryMismatch`);
 //! - an older sequence no longer remembered fails with `SequenceTooOld` (not written);
 //!
-//! Owned by the partition's write state; persisted as a snapshot `<base>.producers` written
-//! when segment `<base>` is created (state as of offset `base`) and rebuilt on open or after
+//! Owned by the partition's write state; persisted as a snapshot `<base>.producers` taken
+//! when segment `<base>` is created (state as of offset `base`) and written by the next
+//! flush, off the writer's thread (a crash before that loses only the shortcut: it is
+//! rebuilt from an older snapshot and the records since); rebuilt on open or after
 //! truncation by replaying producer tags stored on the records after that snapshot.
 //! At most `MAX_PRODUCERS_PER_PARTITION` producers are kept; past that the least recently
 //! seen is forgotten and its next batch is treated as a first batch.
@@ -20,8 +22,6 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use super::codec::ProducerTag;
-use super::error::LogError;
-use super::fsio;
 use super::limits::{MAX_PRODUCERS_PER_PARTITION, PRODUCER_WINDOW};
 
 /// A batch's idempotence identity.
@@ -134,8 +134,8 @@ impl Producers {
         }
     }
 
-    /// Writes the snapshot file (as of offset `as_of`) durably.
-    pub fn save(&self, path: &Path, as_of: u64) -> Result<(), LogError> {
+    /// The snapshot file's bytes (as of offset `as_of`), checksummed.
+    pub fn encode(&self, as_of: u64) -> Vec<u8> {
         let mut b = Vec::with_capacity(24 + self.map.len() * (24 + PRODUCER_WINDOW * 20));
         b.extend_from_slice(SNAP_MAGIC);
         b.extend_from_slice(&as_of.to_le_bytes());
@@ -153,7 +153,7 @@ impl Producers {
         }
         let crc = crc32c::crc32c(&b);
         b.extend_from_slice(&crc.to_le_bytes());
-        fsio::write_file_atomic(path, &b)
+        b
     }
 
     /// Loads a snapshot written for offset `as_of`. `Err` says why it cannot be used.
@@ -269,7 +269,7 @@ mod tests {
         for s in 0..20 {
             p.record(tag(s, 3), s * 3);
         }
-        p.save(&path, 60).unwrap();
+        std::fs::write(&path, p.encode(60)).unwrap();
         let q = Producers::load(&path, 60).unwrap();
         assert_eq!(
             q.check(ps(19), 3),

@@ -237,8 +237,9 @@ impl PartitionWriter {
 
     /// Seals the active segment and starts a new one at the end offset, with a producer
     /// snapshot as of that offset. Making the sealed segment durable (fdatasync, index
-    /// files) is left to the next flush (queued here), so the writer never waits for a
-    /// whole segment to reach the disk.
+    /// files), writing the snapshot and fsyncing the directory (which makes the new
+    /// segment's entry durable) are left to the next flush (queued here), so the writer
+    /// never waits for the disk.
     fn roll(&self, st: &mut WriteState, old: &Arc<Segment>) -> Result<Arc<Segment>, LogError> {
         let p = &self.part;
         let next = old.next_offset();
@@ -248,12 +249,9 @@ impl PartitionWriter {
             .map_err(|e| LogError::io("truncate segment", &old.path, e))?;
         st.allocated = old.written();
         let seg = Arc::new(Segment::create(&p.dir, next)?);
-        // Its rename fsyncs the directory, which makes the new segment's entry durable too.
-        st.producers
-            .save(&segment::producers_path(&p.dir, next), next)?;
         old.set_sealed(true);
         st.allocated = 0;
-        p.add_pending_seal(old.clone());
+        p.add_pending_seal(old.clone(), (next, st.producers.encode(next)));
         p.segments
             .write()
             .unwrap_or_else(|e| e.into_inner())
