@@ -5,6 +5,8 @@
 #   bench/reproduce.sh --with-flink # also Flink (install it once: bench/peers/flink/install.sh)
 #   bench/reproduce.sh --micro      # also the Wasm host, checkpoint/recovery and machine micro-benchmarks
 #
+# The 5 M-event runs hold the input and its reference answer in memory: allow about 9 GB.
+#
 # Rows are merged into bench/results/latest.json (a row replaces the one with the same
 # workload, system, mode, shards and events); `sluice-bench report` then rewrites the part
 # of RESULTS.md between its markers and the plots in bench/results/plots.

@@ -302,7 +302,7 @@ fn to_row(
         repetitions: Some(samples.len() as u32),
         latency_cdf: latency.map(|l| l.cdf.clone()),
         timeline: (!median.timeline.is_empty()).then(|| median.timeline.clone()),
-        measures: Some(system.measures()),
+        measures: Some(system.measures(&plan.load)),
         note,
     })
 }

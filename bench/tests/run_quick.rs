@@ -440,3 +440,33 @@ fn flink_runner_refuses_clearly_when_flink_is_not_installed() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_open_loop_run_of_the_engine_reports_latency_and_says_how_it_was_measured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = quick_run(
+        tmp.path(),
+        &[
+            "--system",
+            "sluice",
+            "--workload",
+            "q0",
+            "--shards",
+            "1",
+            "--open-loop-rate",
+            "50000",
+        ],
+    );
+    let rows = read_rows(&results);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["mode"], "in-process @ 50 K/s", "{row}");
+    assert_eq!(row["correct"], true, "{row}");
+    let (p50, p99) = (row["p50_ms"].as_f64(), row["p99_ms"].as_f64());
+    assert!(p50.is_some_and(|p| p > 0.0) && p99 >= p50, "{row}");
+    let measures = row["measures"].as_str().unwrap();
+    assert!(
+        measures.contains("intended send times") && !measures.contains("preloaded"),
+        "{measures}"
+    );
+}

@@ -5,7 +5,9 @@ use serde_json::json;
 use sluice_gen::nexmark::{
     Auction, Bid, Event, NexmarkConfig, NexmarkEvent, NexmarkGenerator, Person,
 };
-use sluice_gen::reference::{Batching, OutputRecord, Query, final_results, run_query};
+use sluice_gen::reference::{
+    Batching, OutputRecord, Query, each_final_result, final_results, run_query,
+};
 
 fn bid(id: u64, auction: u64, bidder: u64, price: u64, t: i64) -> NexmarkEvent {
     NexmarkEvent {
@@ -328,6 +330,9 @@ fn generated_streams_within_four_seconds_give_the_same_results_for_any_batching(
             !expected.is_empty() || q == Query::Q8,
             "{q} produced nothing"
         );
+        let mut each = Vec::new();
+        each_final_result(q, &input, |r| each.push(r));
+        assert_eq!(each, expected, "{q}: one at a time");
         for batching in [
             Batching::Fixed(1),
             Batching::Fixed(977),

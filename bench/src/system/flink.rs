@@ -89,7 +89,7 @@ impl System for Flink {
         }
     }
 
-    fn measures(&self) -> String {
+    fn measures(&self, _load: &Load) -> String {
         "Flink SQL, local mini cluster, reading the NDJSON part files from disk (one per \
          parallel source task); wall time from job submission to job end, so it includes \
          planning, code generation, mini-cluster start (see its job overhead) and JSON \
@@ -172,7 +172,7 @@ impl System for Flink {
                             timeline: Vec::new(),
                             startup_s: run.startup_s,
                             overhead_s: run.job_overhead_s,
-                            verdict: job.verify(&output)?,
+                            verdict: job.verify(output)?,
                         });
                         job.progress.inc(1);
                     }

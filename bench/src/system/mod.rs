@@ -25,10 +25,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use indicatif::ProgressBar;
-use sluice_gen::reference::OutputRecord;
 
 use crate::BenchError;
-use crate::check::{self, Output, Verdict};
+use crate::check::{self, Answer, Output, Verdict};
 use crate::dataset::Dataset;
 use crate::measure::LatencySummary;
 use crate::workload::Workload;
@@ -63,7 +62,7 @@ pub struct Job<'a> {
     pub repetitions: u32,
     /// Where to show progress (its message and position belong to the system).
     pub progress: &'a ProgressBar,
-    expected: OnceLock<Result<Option<Arc<Vec<OutputRecord>>>, String>>,
+    expected: OnceLock<Result<Option<Arc<Answer>>, String>>,
 }
 
 impl<'a> Job<'a> {
@@ -105,12 +104,12 @@ impl<'a> Job<'a> {
     }
 
     /// Checks a repetition's output against the reference answer (computed once, untimed).
-    pub fn verify(&self, output: &Output) -> Result<Verdict, BenchError> {
+    pub fn verify(&self, output: Output) -> Result<Verdict, BenchError> {
         if matches!(output, Output::Unchecked { .. }) {
             return Ok(check::verdict(output, None));
         }
         let want = self.expected()?;
-        Ok(check::verdict(output, want.map(|w| w.as_slice())))
+        Ok(check::verdict(output, want.map(|w| &**w)))
     }
 
     /// The number of records a correct answer has, if the harness has a reference for
@@ -119,7 +118,7 @@ impl<'a> Job<'a> {
         Ok(self.expected()?.map(|w| w.len() as u64))
     }
 
-    fn expected(&self) -> Result<Option<&Arc<Vec<OutputRecord>>>, BenchError> {
+    fn expected(&self) -> Result<Option<&Arc<Answer>>, BenchError> {
         let expected = self.expected.get_or_init(|| {
             self.progress
                 .set_message(format!("{}: computing the reference answer", self.workload));
@@ -182,9 +181,9 @@ pub trait System {
         Some(requested)
     }
 
-    /// What its wall time and CPU time include, for the report (e.g. "parsing NDJSON from
-    /// disk; excludes JVM start-up").
-    fn measures(&self) -> String;
+    /// What its wall time and CPU time include under `load`, for the report (e.g. "parsing
+    /// NDJSON from disk; excludes JVM start-up").
+    fn measures(&self, load: &Load) -> String;
 
     /// Runs `job.warmup` untimed then `job.repetitions` timed repetitions and returns one
     /// sample per timed repetition, each with its output checked by [`Job::verify`].

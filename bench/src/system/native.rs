@@ -17,7 +17,7 @@ use sluice_sdk::testing::{Harness, Input};
 use super::sluice::input::{self, NEXMARK_OUT_OF_ORDERNESS_MS};
 use super::{Job, Load, Sample, System, repeat};
 use crate::BenchError;
-use crate::check::Output;
+use crate::check::{Answer, Output};
 use crate::measure::Span;
 use crate::workload::{Scenario, Workload};
 
@@ -122,7 +122,7 @@ impl System for Native {
         Some(1)
     }
 
-    fn measures(&self) -> String {
+    fn measures(&self, _load: &Load) -> String {
         format!(
             "the plugin crate compiled natively, driven through sluice_sdk::testing::Harness on \
              one thread: ABI v1 batches of {BATCH} MessagePack records built before the timed \
@@ -180,7 +180,7 @@ impl System for Native {
                 timeline: Vec::new(),
                 startup_s: None,
                 overhead_s: None,
-                verdict: job.verify(&Output::Records(records))?,
+                verdict: job.verify(Output::Records(Answer::of(records)))?,
             })
         })
     }

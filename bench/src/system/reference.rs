@@ -8,7 +8,7 @@ use sluice_gen::reference::{self, alert_records, detect_fraud};
 
 use super::{Job, Load, Sample, System, repeat};
 use crate::BenchError;
-use crate::check::Output;
+use crate::check::{Answer, Output};
 use crate::measure::Span;
 use crate::workload::{Scenario, Workload};
 
@@ -41,7 +41,7 @@ impl System for Reference {
         Some(1)
     }
 
-    fn measures(&self) -> String {
+    fn measures(&self, _load: &Load) -> String {
         "one thread over events already generated and decoded in memory (generation untimed): \
          no parsing, no I/O, no engine, so it bounds what the query logic alone costs; builds \
          every result as a JSON value; peak RSS includes the input held in memory"
@@ -63,7 +63,7 @@ impl System for Reference {
                         rows: out.len() as u64,
                         reason: "the reference is the answer others are checked against".into(),
                     };
-                    Ok(sample(events, usage, job.verify(&output)?))
+                    Ok(sample(events, usage, job.verify(output)?))
                 })
             }
             Workload::Scenario(Scenario::FraudRules) => {
@@ -72,8 +72,8 @@ impl System for Reference {
                     let span = Span::start();
                     let alerts = detect_fraud(&data.rules, &data.payments);
                     let usage = span.finish();
-                    let output = Output::Records(alert_records(&alerts));
-                    Ok(sample(events, usage, job.verify(&output)?))
+                    let output = Output::Records(Answer::of(alert_records(&alerts)));
+                    Ok(sample(events, usage, job.verify(output)?))
                 })
             }
             other => Err(BenchError::usage(

@@ -217,3 +217,15 @@ pub fn run_query(query: Query, input: &[NexmarkEvent], batching: &Batching) -> Q
 pub fn final_results(query: Query, input: &[NexmarkEvent]) -> Vec<OutputRecord> {
     run_query(query, input, &Batching::Whole).results
 }
+
+/// [`final_results`] one record at a time: the stateless queries (one result per bid)
+/// produce each as they go instead of holding the whole answer as JSON values.
+pub fn each_final_result(query: Query, input: &[NexmarkEvent], mut each: impl FnMut(OutputRecord)) {
+    match query {
+        Query::Q0 | Query::Q1 | Query::Q2 => input
+            .iter()
+            .filter_map(|e| stateless::apply(query, e))
+            .for_each(each),
+        _ => final_results(query, input).into_iter().for_each(&mut each),
+    }
+}

@@ -18,6 +18,7 @@ use sluice::log::{FsyncPolicy, TopicConfig};
 use sluice_gen::reference::OutputRecord;
 
 use crate::BenchError;
+use crate::check::Answer;
 
 /// Longest a job may take to settle before the run is declared stuck.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(600);
@@ -287,12 +288,13 @@ impl Instance {
         }
     }
 
-    /// Every record of every partition of `topic`, values decoded from MessagePack to JSON.
-    pub fn read_topic(&self, topic: &str) -> Result<Vec<OutputRecord>, BenchError> {
+    /// Every record of every partition of `topic`, values decoded from MessagePack to JSON,
+    /// in canonical form.
+    pub fn read_topic(&self, topic: &str) -> Result<Answer, BenchError> {
         let Some(t) = self.engine.log.topic(topic) else {
-            return Ok(Vec::new());
+            return Ok(Answer::default());
         };
-        let mut out = Vec::new();
+        let mut out = Answer::default();
         let mut bad = None;
         for p in t.partitions() {
             let mut reader = p.reader();
@@ -330,7 +332,7 @@ impl Instance {
                 format!("`{topic}` holds a value that is not MessagePack ({e})"),
             ));
         }
-        Ok(out)
+        Ok(out.finish())
     }
 
     /// Shuts the engine down and keeps its data dir (to start again on it).

@@ -406,7 +406,7 @@ pub fn run(sys: &Sluice, job: &Job<'_>) -> Result<Vec<Sample>, BenchError> {
         );
         let correct = ingested == bids;
         let verdict = if correct {
-            job.verify(&Output::Unchecked {
+            job.verify(Output::Unchecked {
                 rows: ingested,
                 reason,
             })?

@@ -33,7 +33,7 @@ const WATCH_POLL: Duration = Duration::from_micros(200);
 /// Longest the watcher waits for the last batch after the driver has sent it.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 /// The source topic's durability in latency runs: the appliance's default.
-const SOURCE_FSYNC: &str = "interval(5ms)";
+pub const SOURCE_FSYNC: &str = "interval(5ms)";
 
 /// The driver's and the watcher's shared clock.
 #[derive(Debug, Clone, Copy)]
@@ -147,7 +147,7 @@ pub fn run(sys: &Sluice, job: &Job<'_>, rate: f64, batch: u64) -> Result<Vec<Sam
             timeline: Vec::new(),
             startup_s: None,
             overhead_s: None,
-            verdict: job.verify(&output)?,
+            verdict: job.verify(output)?,
         })
     })
 }

@@ -5,7 +5,7 @@
 //!   (untimed); the timed span runs from `create_job` until the job has read every record
 //!   and its output topic holds the whole answer (or stopped growing), and the output is
 //!   then checked against the reference. CPU time is the whole process's over the span
-//!   (every shard thread, the epoch ticker, the harness's 1 ms progress poll).
+//!   (every shard thread, the epoch ticker, the harness's 10 ms progress poll).
 //! - Mode `in-process`, open loop (q0): batches are ingested on a fixed schedule while the
 //!   job runs, and each batch's latency is measured from its intended send time until the
 //!   output topic holds its records (see `latency`).
@@ -222,9 +222,22 @@ impl System for Sluice {
         }
     }
 
-    fn measures(&self) -> String {
-        match self.mode {
-            Mode::InProcess if self.sink == Sink::Discard => format!(
+    fn measures(&self, load: &Load) -> String {
+        match (self.mode, load) {
+            (Mode::InProcess, Load::Open { batch, .. }) => format!(
+                "the engine in this process on a fresh temp dir; the job starts first, then \
+                 batches of {batch} events are ingested (Engine::ingest into the source topic: \
+                 {}, fsync {}) at their intended send times without waiting for acks; latency \
+                 from each batch's intended send time until the output topic holds as many \
+                 records as the bids sent so far (so a stall counts against every batch due \
+                 during it); events/s is the offered rate; includes Wasm, output appends and {} \
+                 ms checkpoints; CPU is the whole process over the run; peak RSS includes the \
+                 input held in memory",
+                self.partitions,
+                latency::SOURCE_FSYNC,
+                self.checkpoint_interval_ms
+            ),
+            (Mode::InProcess, _) if self.sink == Sink::Discard => format!(
                 "as in-process, but the job's results go to a discard sink (counted and dropped, \
                  as Flink's Nexmark runs send theirs to blackhole sinks) and are checked by \
                  count; input preloaded and written back to disk, untimed; timed from \
@@ -233,18 +246,17 @@ impl System for Sluice {
                  phases and {} ms checkpoints ({})",
                 self.checkpoint_interval_ms, self.partitions
             ),
-            Mode::InProcess => format!(
+            (Mode::InProcess, _) => format!(
                 "the engine in this process on a fresh temp dir, input preloaded into the source \
                  topic ({}) and written back to disk, untimed; timed from \
                  create_job until the last record the job read or wrote, once it has read every \
                  record and its output topic holds the whole answer; includes \
                  Wasm, the exchange between phases, output appends and {} ms checkpoints; CPU \
                  is the whole process over that span; peak RSS includes the input held in \
-                 memory; open-loop rows: latency from each batch's intended send time until the \
-                 output topic holds that many records",
+                 memory",
                 self.partitions, self.checkpoint_interval_ms
             ),
-            Mode::Http | Mode::HttpJson => http::MEASURES
+            (Mode::Http | Mode::HttpJson, _) => http::MEASURES
                 .replace("{clients}", &self.http_clients.to_string())
                 .replace("{partitions}", &self.partitions.to_string()),
         }
@@ -318,7 +330,7 @@ impl Sluice {
                 timeline: rates(&settled.read_curve),
                 startup_s: None,
                 overhead_s: None,
-                verdict: job.verify(&output)?,
+                verdict: job.verify(output)?,
             })
         })
     }
