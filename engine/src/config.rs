@@ -49,8 +49,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Testing {
-    /// Enables `POST /api/v1/debug/hang` (admin token required), which wedges
-    /// a shard so tests can watch the systemd watchdog fire. Off: 404.
+    /// Enables `POST /api/v1/debug/hang` and `POST /api/v1/debug/panic` (admin
+    /// token required), which wedge a shard or make it panic so tests can watch the
+    /// watchdog fire and shards recover. Off: 404.
     pub fault_injection: bool,
 }
 

@@ -15,7 +15,7 @@ use sluice::job::spec::JobSpec;
 use sluice::shard::IngestRecord;
 use sluice_gen::nexmark::{NexmarkConfig, NexmarkEvent, NexmarkGenerator};
 use sluice_gen::reference::{self, Query};
-use support::{Server, wait_for};
+use support::{Server, read_all, wait_for};
 
 const PARTITIONS: u32 = 4;
 
@@ -68,32 +68,6 @@ fn ingest(s: &Server, topic: &str, all: &NewRecords, batch: usize) {
         s.block_on(s.engine.ingest(topic, part, None))
             .expect("ingest");
     }
-}
-
-/// Every record of every partition of `topic`: (key, timestamp, value).
-fn read_all(s: &Server, topic: &str) -> Vec<(String, i64, Value)> {
-    let t = s.engine.log.topic(topic).expect("output topic exists");
-    let mut out = Vec::new();
-    for p in t.partitions() {
-        let mut reader = p.reader();
-        let mut from = p.start_offset();
-        loop {
-            let o = reader
-                .read(from, 10_000, 16 << 20, |rv| {
-                    out.push((
-                        String::from_utf8_lossy(rv.key).into_owned(),
-                        rv.timestamp,
-                        rmp_serde::from_slice::<Value>(rv.value).expect("output is MessagePack"),
-                    ))
-                })
-                .unwrap();
-            if o.records == 0 {
-                break;
-            }
-            from = o.next_offset;
-        }
-    }
-    out
 }
 
 fn sorted(mut v: Vec<(String, i64, Value)>) -> Vec<(String, i64, String)> {

@@ -31,7 +31,7 @@ use sluice_gen::scenarios::payments::{
 use sluice_gen::scenarios::rides::{HotSpot, RideEvent, RideRequest, RidesConfig, RidesGenerator};
 use sluice_gen::scenarios::scores::{Score, ScoresConfig, ScoresGenerator};
 use sluice_gen::scenarios::shop::{Click, ShopConfig, ShopEvent, ShopGenerator};
-use support::Server;
+use support::{Server, read_all};
 
 const PARTITIONS: u32 = 4;
 /// Event time of the sentinels after the last event.
@@ -120,34 +120,6 @@ fn topic_sinks(outputs: &[(&str, &str)]) -> Value {
         .map(|(output, topic)| (output.to_string(), json!({"topic": {"topic": topic}})))
         .collect();
     Value::Object(map)
-}
-
-/// Every record of every partition of `topic`.
-fn read_all(s: &Server, topic: &str) -> Vec<Out> {
-    let Some(t) = s.engine.log.topic(topic) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for p in t.partitions() {
-        let mut reader = p.reader();
-        let mut from = p.start_offset();
-        loop {
-            let o = reader
-                .read(from, 10_000, 16 << 20, |rv| {
-                    out.push((
-                        String::from_utf8_lossy(rv.key).into_owned(),
-                        rv.timestamp,
-                        rmp_serde::from_slice::<Value>(rv.value).expect("output is MessagePack"),
-                    ))
-                })
-                .expect("output topic reads");
-            if o.records == 0 {
-                break;
-            }
-            from = o.next_offset;
-        }
-    }
-    out
 }
 
 /// Starts `shards` shards, ingests `input` into `topic`, runs `spec`, and

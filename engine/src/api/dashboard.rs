@@ -266,6 +266,15 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         .iter()
         .map(|s| s.stats.panics.load(Ordering::Relaxed))
         .sum();
+    // The message of the newest panic is kept per shard; name every shard that has one.
+    let last_panics: serde_json::Map<String, serde_json::Value> = e
+        .shards()
+        .iter()
+        .filter_map(|s| {
+            let m = s.stats.last_panic.lock().map(|m| m.clone()).ok()?;
+            (!m.is_empty()).then(|| (s.id.to_string(), m.into()))
+        })
+        .collect();
     let stuck: Vec<usize> = alive
         .iter()
         .enumerate()
@@ -277,6 +286,7 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         "shards": alive.len(),
         "stuck_shards": stuck,
         "shard_panics": panics,
+        "last_shard_panics": last_panics,
     });
     let code = if stuck.is_empty() {
         StatusCode::OK

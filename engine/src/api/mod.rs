@@ -74,6 +74,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/views", get(views::list))
         .route("/api/v1/views/{name}", get(views::query))
         .route("/api/v1/debug/hang", post(debug::hang))
+        .route("/api/v1/debug/panic", post(debug::panic))
         .fallback(|| async { ApiError::not_found("no such route; see /api/v1/openapi.json") })
         .with_state(state)
 }

@@ -213,6 +213,35 @@ pub fn topic_records(s: &Server, topic: &str) -> u64 {
     })
 }
 
+/// Every record of every partition of `topic` (none if it does not exist), partition by
+/// partition in offset order: (key, timestamp, value decoded from MessagePack).
+pub fn read_all(s: &Server, topic: &str) -> Vec<(String, i64, Value)> {
+    let Some(t) = s.engine.log.topic(topic) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in t.partitions() {
+        let mut reader = p.reader();
+        let mut from = p.start_offset();
+        loop {
+            let o = reader
+                .read(from, 10_000, 16 << 20, |rv| {
+                    out.push((
+                        String::from_utf8_lossy(rv.key).into_owned(),
+                        rv.timestamp,
+                        rmp_serde::from_slice::<Value>(rv.value).expect("output is MessagePack"),
+                    ))
+                })
+                .expect("topic reads");
+            if o.records == 0 {
+                break;
+            }
+            from = o.next_offset;
+        }
+    }
+    out
+}
+
 /// Keys `flush-<i>` (with their `i`), the first that lands in each partition of a
 /// `partitions`-partition topic: one record per key reaches every partition (to move
 /// every partition's watermark, say).

@@ -29,18 +29,23 @@ pub enum Command<'a> {
     Panic { message: &'a str },
 }
 
-/// Config: a prefix for emitted keys.
+/// Config: a prefix for emitted keys, and how slow to be.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Config {
     /// Prefixed to every key the plugin emits.
     pub prefix: String,
+    /// Rounds of busy arithmetic before each record: a deliberately slow operator (for
+    /// backpressure tests). Keep one call (`batch_max_records` × this) well inside the
+    /// host's call deadline.
+    pub spin: u32,
 }
 
 /// The operator; its keyed counts and windows are its state.
 #[derive(Serialize, Deserialize)]
 pub struct SelfTest {
     prefix: String,
+    spin: u32,
     counts: KeyedState<String, u64>,
     windows: TumblingWindows<String, u64>,
 }
@@ -57,12 +62,14 @@ impl Operator for SelfTest {
     fn init(config: Config) -> Result<Self, Error> {
         Ok(SelfTest {
             prefix: config.prefix,
+            spin: config.spin,
             counts: KeyedState::new(),
             windows: TumblingWindows::new(1_000),
         })
     }
 
     fn process(&mut self, rec: &Record<'_>, ctx: &mut Ctx) -> Result<(), Error> {
+        spin(self.spin);
         let key = rec.key_str()?;
         let out_key = format!("{}{key}", self.prefix);
         match rec.value::<Command<'_>>()? {
@@ -110,6 +117,15 @@ impl Operator for SelfTest {
             )
         })
     }
+}
+
+/// Burns `rounds` rounds of arithmetic the compiler cannot remove.
+fn spin(rounds: u32) {
+    let mut x = 0x9e37_79b9_u64;
+    for _ in 0..rounds {
+        x = std::hint::black_box(x.rotate_left(5) ^ 0x5851_f42d);
+    }
+    std::hint::black_box(x);
 }
 
 sluice_sdk::export_operator!(SelfTest);
