@@ -14,17 +14,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{Server, get, topic_records, wait_for};
 
-const SELFTEST_WASM: &str = concat!(env!("SLUICE_PLUGIN_WASM_DIR"), "/sdk_selftest.wasm");
 /// More traps than one instance survives without renewal (about 2,100).
 const PANICS: usize = 3_000;
 
 /// A server with the `sdk-selftest` plugin as `selftest@1.0.0`, a one-partition topic
 /// `cmds` of commands for it, and `job` running.
 fn selftest_job(job: &Value) -> Server {
-    let s = Server::start(1, |_| {});
-    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
-    support::upload_plugin(&s, "selftest", "1.0.0", &wasm);
-    support::create_topic(&s, "cmds", 1);
+    let s = support::with_selftest(1, 1, |_| {});
     support::create_job(&s, job);
     s
 }

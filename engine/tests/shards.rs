@@ -9,15 +9,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, get, post_json, read_all, topic_records, wait_for};
-
-const SELFTEST_WASM: &str = concat!(env!("SLUICE_PLUGIN_WASM_DIR"), "/sdk_selftest.wasm");
+use support::{Server, get, post_json, topic_records, wait_for};
 
 /// A server with `shards` shards, `tweak` applied, `selftest@1.0.0` uploaded, a topic
 /// `cmds` of `partitions` partitions, and job `c` counting its records per key into
@@ -28,49 +25,13 @@ fn counting_job(
     tweak: impl FnOnce(&mut sluice::config::Config),
     operator: Value,
 ) -> Server {
-    let s = Server::start(shards, tweak);
-    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
-    support::upload_plugin(&s, "selftest", "1.0.0", &wasm);
-    support::create_topic(&s, "cmds", partitions);
+    let s = support::with_selftest(shards, partitions, tweak);
     support::create_job(
         &s,
         &json!({"name": "c", "sources": [{"topic": "cmds"}], "batch_max_records": 50,
             "operators": [operator], "sinks": {"main": {"topic": {"topic": "counts"}}}}),
     );
     s
-}
-
-/// `n` count commands over keys `k0`..`k9`, numbered from `first`.
-fn counts(first: usize, n: usize) -> Vec<Value> {
-    (first..first + n)
-        .map(|i| json!({"key": format!("k{}", i % 10), "timestamp": i, "value": {"cmd": "count"}}))
-        .collect()
-}
-
-/// Checks that topic `counts` holds, for every key, exactly the counts 1, 2, … up to
-/// the number of commands that key was sent (`total` commands over `k0`..`k9`).
-fn assert_counted_exactly_once(s: &Server, total: usize) {
-    let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for (key, _, count) in read_all(s, "counts") {
-        let n = count
-            .as_u64()
-            .unwrap_or_else(|| panic!("{key}: {count} is not a count"));
-        seen.entry(key).or_default().push(n);
-    }
-    assert_eq!(seen.len(), 10, "keys counted: {:?}", seen.keys());
-    for (key, got) in &seen {
-        let k: usize = key[1..].parse().unwrap();
-        let sent = (0..total).filter(|i| i % 10 == k).count() as u64;
-        let want: Vec<u64> = (1..=sent).collect();
-        if *got != want {
-            let first_bad = got.iter().zip(&want).position(|(a, b)| a != b);
-            panic!(
-                "key {key}: {} counts for {sent} commands; first difference at index {first_bad:?} (got {:?}…)",
-                got.len(),
-                &got[first_bad.unwrap_or(0).saturating_sub(2)..][..got.len().min(6)]
-            );
-        }
-    }
 }
 
 /// Sends one ingest request; true if it was taken, false if it was refused with
@@ -140,7 +101,7 @@ fn a_slow_operator_holds_ingest_back_with_retry_later_and_nothing_is_lost() {
     };
 
     // The producers: every request is retried after the hint until it is taken.
-    let chunks: Vec<String> = counts(0, TOTAL)
+    let chunks: Vec<String> = support::count_commands(0, TOTAL)
         .chunks(PER_REQUEST)
         .map(|c| Value::Array(c.to_vec()).to_string())
         .collect();
@@ -195,7 +156,7 @@ fn a_slow_operator_holds_ingest_back_with_retry_later_and_nothing_is_lost() {
     assert!(max_lag <= bound, "lag reached {max_lag}, bound {bound}");
     assert_eq!(topic_records(&s, "cmds"), TOTAL as u64, "source topic");
     assert_eq!(topic_records(&s, "counts"), TOTAL as u64, "output topic");
-    assert_counted_exactly_once(&s, TOTAL);
+    support::assert_counted_exactly_once(&s, "counts", TOTAL);
 }
 
 #[test]
@@ -216,7 +177,7 @@ fn a_shard_that_panics_is_reported_and_its_job_resumes_from_its_checkpoint() {
         |c| c.testing.fault_injection = true,
         json!({"plugin": "selftest@1.0.0"}),
     );
-    for chunk in counts(0, BEFORE).chunks(500) {
+    for chunk in support::count_commands(0, BEFORE).chunks(500) {
         support::ingest_json(&s, "cmds", chunk);
     }
     wait_for("the first counts", Duration::from_secs(120), || {
@@ -248,7 +209,7 @@ fn a_shard_that_panics_is_reported_and_its_job_resumes_from_its_checkpoint() {
     wait_for("the job to run again", Duration::from_secs(60), || {
         (job(&s)["state"] == "running").then_some(())
     });
-    for chunk in counts(BEFORE, AFTER).chunks(500) {
+    for chunk in support::count_commands(BEFORE, AFTER).chunks(500) {
         support::ingest_json(&s, "cmds", chunk);
     }
     let total = BEFORE + AFTER;
@@ -261,5 +222,5 @@ fn a_shard_that_panics_is_reported_and_its_job_resumes_from_its_checkpoint() {
         },
     );
     assert_eq!(topic_records(&s, "counts"), total as u64);
-    assert_counted_exactly_once(&s, total);
+    support::assert_counted_exactly_once(&s, "counts", total);
 }

@@ -3,11 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::job::engine::Engine;
 
@@ -259,4 +260,55 @@ pub fn one_key_per_partition(partitions: u32) -> Vec<(u64, String)> {
         i += 1;
     }
     keys
+}
+
+/// The `sdk-selftest` plugin (built to Wasm by build.rs, for tests only).
+pub const SELFTEST_WASM: &str = concat!(env!("SLUICE_PLUGIN_WASM_DIR"), "/sdk_selftest.wasm");
+
+/// A server with `shards` shards and `tweak` applied, the `sdk-selftest` plugin
+/// uploaded as `selftest@1.0.0`, and a topic `cmds` of `partitions` partitions for its
+/// commands.
+pub fn with_selftest(shards: usize, partitions: u32, tweak: impl FnOnce(&mut Config)) -> Server {
+    let s = Server::start(shards, tweak);
+    let wasm = std::fs::read(SELFTEST_WASM).expect("build.rs built sdk-selftest");
+    upload_plugin(&s, "selftest", "1.0.0", &wasm);
+    create_topic(&s, "cmds", partitions);
+    s
+}
+
+/// `n` `sdk-selftest` count commands over keys `k0`..`k9`, timestamps from `first`.
+pub fn count_commands(first: usize, n: usize) -> Vec<Value> {
+    (first..first + n)
+        .map(|i| json!({"key": format!("k{}", i % 10), "timestamp": i, "value": {"cmd": "count"}}))
+        .collect()
+}
+
+/// Checks that `topic` holds, for every key, exactly the counts 1, 2, … up to the number
+/// of commands that key was sent (`total` commands of [`count_commands`]): a record lost
+/// or processed twice shows as a gap or a repeat.
+pub fn assert_counted_exactly_once(s: &Server, topic: &str, total: usize) {
+    let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (key, _, count) in read_all(s, topic) {
+        let n = count
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {count} is not a count"));
+        seen.entry(key).or_default().push(n);
+    }
+    assert_eq!(seen.len(), 10, "keys counted: {:?}", seen.keys());
+    for (key, got) in &seen {
+        let k: usize = key[1..].parse().unwrap();
+        let sent = (0..total).filter(|i| i % 10 == k).count() as u64;
+        let want: Vec<u64> = (1..=sent).collect();
+        if *got != want {
+            let first_bad = got.iter().zip(&want).position(|(a, b)| a != b);
+            panic!(
+                "key {key}: {} counts for {sent} commands; first difference at index {first_bad:?} (got {:?}…)",
+                got.len(),
+                got.iter()
+                    .skip(first_bad.unwrap_or(0).saturating_sub(2))
+                    .take(6)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
 }
