@@ -5,7 +5,9 @@
 //!   queue and the job's lag stay bounded, ingest answers "retry later" with a hint, the
 //!   producer's retries lose nothing, and the lag comes back to zero;
 //! - a shard that panics: health reports it, the shard keeps running, and its job is
-//!   restored from its checkpoint and goes on exactly once.
+//!   restored from its checkpoint and goes on exactly once;
+//! - a log at its quota: ingest answers "storage full", the log stays within the quota,
+//!   and every acknowledged record is there.
 
 mod support;
 
@@ -223,4 +225,54 @@ fn a_shard_that_panics_is_reported_and_its_job_resumes_from_its_checkpoint() {
     );
     assert_eq!(topic_records(&s, "counts"), total as u64);
     support::assert_counted_exactly_once(&s, "counts", total);
+}
+
+#[test]
+fn ingest_stops_at_the_log_quota_and_keeps_every_acknowledged_record() {
+    const QUOTA: u64 = 200_000;
+    let s = Server::start(1, |c| c.limits.log_quota_bytes = QUOTA);
+    support::create_topic(&s, "t", 1);
+    let url = s.url("/api/v1/topics/t/records");
+    let mut acked = 0u64;
+    let refusal = loop {
+        assert!(acked < 1_000, "{acked} records in a {QUOTA}-byte quota");
+        let batch: Vec<Value> = (acked..acked + 50)
+            .map(|i| json!({"key": format!("k{i}"), "timestamp": i, "value": {"n": i, "pad": "x".repeat(1_000)}}))
+            .collect();
+        let (st, body) = support::send(
+            "POST",
+            &url,
+            None,
+            "application/json",
+            Value::Array(batch).to_string().as_bytes(),
+        );
+        match st {
+            200 => acked += 50,
+            _ => break (st, body),
+        }
+    };
+    let (st, body) = refusal;
+    assert_eq!(st, 507, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("quota") && message.contains("Nothing was written"),
+        "{message}"
+    );
+    assert!(acked > 0, "the first batch fits the quota");
+    assert!(
+        s.engine.log.total_bytes() <= QUOTA,
+        "{} bytes held",
+        s.engine.log.total_bytes()
+    );
+    let records = support::read_all(&s, "t");
+    assert_eq!(
+        records.len() as u64,
+        acked,
+        "acknowledged records in the log"
+    );
+    for (i, (key, ts, value)) in records.iter().enumerate() {
+        assert_eq!((key.as_str(), *ts), (format!("k{i}").as_str(), i as i64));
+        assert_eq!(value["n"], i as u64);
+    }
 }
