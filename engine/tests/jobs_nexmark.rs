@@ -19,13 +19,28 @@ use support::{Server, read_all, wait_for};
 
 const PARTITIONS: u32 = 4;
 
-/// `n` Nexmark events (default generator, seeded) and the same as records.
+/// Events per out-of-order group of the generator: at its 10,000 events/s, event times
+/// within each half second arrive shuffled (the jobs allow 4 s of disorder).
+const OUT_OF_ORDER_GROUP: u64 = 5_000;
+
+/// `n` Nexmark events (default generator, seeded, out of order) and the same as records.
 fn events(n: u64) -> (Vec<NexmarkEvent>, NewRecords) {
     let cfg = NexmarkConfig {
         num_events: n,
+        out_of_order_group_size: OUT_OF_ORDER_GROUP,
         ..NexmarkConfig::default()
     };
     let events: Vec<NexmarkEvent> = NexmarkGenerator::new(cfg, 0).unwrap().collect();
+    let mut latest = i64::MIN;
+    let mut behind = 0;
+    for e in &events {
+        latest = latest.max(e.event.timestamp());
+        behind = behind.max(latest - e.event.timestamp());
+    }
+    assert!(
+        (100..4_000).contains(&behind),
+        "events up to {behind} ms behind the latest: the input should be out of order, within the jobs' 4 s"
+    );
     let mut out = NewRecords::default();
     let mut rec = sluice_gen::RecordBuf::default();
     for e in &events {
