@@ -408,19 +408,28 @@ impl Shard {
         any
     }
 
-    /// Appends queued ingest batches, unless a task lags too far behind.
+    /// Appends queued ingest batches while no task lags more than `max_lag_records`
+    /// behind, counting what this turn appends: a producer acknowledged early in the
+    /// turn can send again before it ends, so without the count one turn could take
+    /// `INGEST_PER_TURN` batches past the limit.
     fn append_ingest(&mut self) -> bool {
-        let lagging = self
+        let limit = self.cfg.max_lag_records;
+        let lag = self
             .jobs
             .iter()
             .flat_map(|j| &j.tasks)
-            .any(|t| t.lag() > self.cfg.max_lag_records);
+            .map(|t| t.lag())
+            .max()
+            .unwrap_or(0);
+        let lagging = lag > limit;
         self.stats.backpressured.store(lagging, Ordering::Relaxed);
         if lagging {
             return false;
         }
+        // At least one batch, so that a limit of 0 still lets a caught-up job's input in.
+        let mut room = (limit - lag).max(1);
         let mut n = 0;
-        while n < INGEST_PER_TURN {
+        while n < INGEST_PER_TURN && room > 0 {
             let Some(b) = self.ingest.pop() else { break };
             n += 1;
             let result = self.append_one(&b);
@@ -428,6 +437,7 @@ impl Shard {
                 self.stats
                     .ingested
                     .fetch_add(u64::from(ack.count), Ordering::Relaxed);
+                room = room.saturating_sub(u64::from(ack.count));
             }
             let _ = b.reply.send(result);
         }
