@@ -44,6 +44,8 @@ B="$bin/sluice-bench"
 # Latency: open loop at fixed rates, about a quarter and a half of the closed-loop maximum.
 "$B" run --system sluice --workload q0 --events 2000000 --shards 2 --open-loop-rate 500000 --quiet
 "$B" run --system sluice --workload q0 --events 4000000 --shards 2 --open-loop-rate 1100000 --quiet
+"$B" run --system sluice --workload q1 --events 2000000 --shards 2 --open-loop-rate 500000 --quiet
+"$B" run --system sluice --workload q1 --events 4000000 --shards 2 --open-loop-rate 1100000 --quiet
 # Over HTTP: MessagePack and JSON ingest while the query runs into a view; then the ack
 # latency at 500 K events/s. One shard, so that the HTTP runtime has the other core (on
 # two cores that beats two shards sharing both with it).
