@@ -1,8 +1,8 @@
 //! Shards under stress, through a real server on loopback and the real `sdk-selftest`
 //! plugin counting records per key (so any record lost or processed twice shows as a
 //! gap or a repeat in a key's counts):
-//! - a deliberately slow operator and a producer sending as fast as it can: the shard's
-//!   queue and the job's lag stay bounded, ingest answers "retry later" with a hint, the
+//! - a deliberately slow operator and four producers sending as fast as they can: the
+//!   shard's queue and the job's lag stay bounded, ingest answers "retry later" with a hint, the
 //!   producer's retries lose nothing, and the lag comes back to zero;
 //! - a shard that panics: health reports it, the shard keeps running, and its job is
 //!   restored from its checkpoint and goes on exactly once;
@@ -37,7 +37,8 @@ fn counting_job(
 }
 
 /// Sends one ingest request; true if it was taken, false if it was refused with
-/// "retry later" (after waiting a quarter of the hint). Anything else fails the test.
+/// "retry later" (after waiting a quarter of the hint, to keep the shard under pressure).
+/// Anything else fails the test.
 fn send_or_refused(url: &str, body: &str) -> bool {
     let mut r = support::agent()
         .post(url)
