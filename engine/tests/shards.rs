@@ -5,7 +5,8 @@
 //!   shard's queue and the job's lag stay bounded, ingest answers "retry later" with a hint, the
 //!   producer's retries lose nothing, and the lag comes back to zero;
 //! - a shard that panics: health reports it, the shard keeps running, and its job is
-//!   restored from its checkpoint and goes on exactly once;
+//!   restored from its checkpoint and goes on exactly once; a job caught in a panic
+//!   loop is paused instead;
 //! - a log at its quota: ingest answers "storage full", the log stays within the quota,
 //!   and every acknowledged record is there.
 
@@ -276,4 +277,51 @@ fn ingest_stops_at_the_log_quota_and_keeps_every_acknowledged_record() {
         assert_eq!((key.as_str(), *ts), (format!("k{i}").as_str(), i as i64));
         assert_eq!(value["n"], i as u64);
     }
+}
+
+#[test]
+fn a_job_caught_in_a_panic_loop_is_paused_instead_of_restored_again() {
+    let s = counting_job(
+        1,
+        1,
+        |c| c.testing.fault_injection = true,
+        json!({"plugin": "selftest@1.0.0"}),
+    );
+    let limit = sluice::job::engine::MAX_PANICS_PER_JOB;
+    let mut sent = 0;
+    for panic in 1..=limit {
+        // A count coming out proves the job runs on the shard again before it panics.
+        support::ingest_json(&s, "cmds", &support::count_commands(sent, 100));
+        sent += 100;
+        wait_for("the job to count", Duration::from_secs(60), || {
+            (topic_records(&s, "counts") == sent as u64).then_some(())
+        });
+        let (st, body) = post_json(&s.url("/api/v1/debug/panic?shard=0"), None, &json!({}));
+        assert_eq!(st, 202, "{body}");
+        wait_for("health to count the panic", Duration::from_secs(30), || {
+            (get(&s.url("/healthz"), None).1["shard_panics"] == panic).then_some(())
+        });
+        if panic < limit {
+            assert_eq!(job(&s)["state"], "running", "after panic {panic}");
+        }
+    }
+    let j = wait_for("the job to pause", Duration::from_secs(30), || {
+        let j = job(&s);
+        (j["state"] == "paused").then_some(j)
+    });
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("panicked {limit} times")) && reason.contains("resume"),
+        "{reason}"
+    );
+
+    // Resumed, it goes on from its checkpoint, exactly once.
+    let (st, body) = post_json(&s.url("/api/v1/jobs/c/resume"), None, &json!({}));
+    assert_eq!(st, 200, "{body}");
+    support::ingest_json(&s, "cmds", &support::count_commands(sent, 100));
+    sent += 100;
+    wait_for("the counts after resuming", Duration::from_secs(60), || {
+        (job(&s)["lag"] == 0 && topic_records(&s, "counts") >= sent as u64).then_some(())
+    });
+    support::assert_counted_exactly_once(&s, "counts", sent);
 }

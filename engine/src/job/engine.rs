@@ -30,6 +30,10 @@ use crate::wasm::{HostConfig, InstanceLabel, WasmHost};
 const SHARD_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Hint given to clients told to retry.
 pub const RETRY_AFTER_MS: u64 = 200;
+/// A job caught in this many shard panics within [`PANIC_WINDOW`] is paused instead of
+/// restored once more: a bug that the job's data sets off would otherwise loop.
+pub const MAX_PANICS_PER_JOB: usize = 3;
+pub const PANIC_WINDOW: Duration = Duration::from_secs(60);
 
 /// What a job is meant to be doing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +108,8 @@ pub struct Engine {
     pub started: Instant,
     /// Per shard: the heartbeat last seen and when it last moved.
     pub(super) heartbeats: Mutex<Vec<(u64, Instant)>>,
+    /// Per job: when shards running it panicked lately (within [`PANIC_WINDOW`]).
+    pub(super) panics: Mutex<BTreeMap<String, Vec<Instant>>>,
 }
 
 pub(super) fn fsync_of(s: &str) -> Result<FsyncPolicy, EngineError> {
@@ -176,6 +182,7 @@ impl Engine {
             stopping: AtomicBool::new(false),
             started: Instant::now(),
             heartbeats: Mutex::new(Vec::new()),
+            panics: Mutex::new(BTreeMap::new()),
         });
         super::maintenance::spawn_event_loop(&engine, events_rx);
         engine.recover()?;
@@ -492,10 +499,37 @@ impl Engine {
         let _ = self.persist(&entry.file);
     }
 
-    /// Restarts jobs whose shard panicked, from their checkpoints.
-    pub(super) fn restore_after_panic(&self, names: &[String]) {
+    /// Restarts jobs whose shard panicked, from their checkpoints; pauses those caught in
+    /// [`MAX_PANICS_PER_JOB`] panics within [`PANIC_WINDOW`] instead.
+    pub(super) fn restore_after_panic(&self, shard: u32, names: &[String], message: &str) {
+        let now = Instant::now();
+        let mut looping = Vec::new();
+        {
+            let mut panics = self.panics.lock().expect("panics lock");
+            for name in names {
+                let recent = panics.entry(name.clone()).or_default();
+                recent.retain(|t| now.duration_since(*t) < PANIC_WINDOW);
+                recent.push(now);
+                if recent.len() >= MAX_PANICS_PER_JOB {
+                    recent.clear();
+                    looping.push(name.clone());
+                }
+            }
+        }
+        for name in &looping {
+            self.pause(
+                name,
+                format!(
+                    "shards running this job panicked {MAX_PANICS_PER_JOB} times within {} s \
+                     (the last, shard {shard}: {message}); the job is paused instead of being \
+                     restored again. This is a bug in Sluice: report it with the server's log, \
+                     then resume the job (from its last checkpoint)",
+                    PANIC_WINDOW.as_secs()
+                ),
+            );
+        }
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        for name in names {
+        for name in names.iter().filter(|n| !looping.contains(n)) {
             let Some(entry) = jobs.get_mut(name) else {
                 continue;
             };

@@ -109,7 +109,11 @@ pub(super) fn spawn_event_loop(engine: &Arc<Engine>, rx: crossbeam::channel::Rec
                 let Some(engine) = me.upgrade() else { return };
                 match ev {
                     Event::TaskFailed { job, error } => engine.pause(&job, error),
-                    Event::Panicked { jobs, .. } => engine.restore_after_panic(&jobs),
+                    Event::Panicked {
+                        shard,
+                        jobs,
+                        message,
+                    } => engine.restore_after_panic(shard, &jobs, &message),
                 }
             }
         });
