@@ -33,6 +33,7 @@ pub const RETRY_AFTER_MS: u64 = 200;
 /// A job caught in this many shard panics within [`PANIC_WINDOW`] is paused instead of
 /// restored once more: a bug that the job's data sets off would otherwise loop.
 pub const MAX_PANICS_PER_JOB: usize = 3;
+/// How far back [`MAX_PANICS_PER_JOB`] counts.
 pub const PANIC_WINDOW: Duration = Duration::from_secs(60);
 
 /// What a job is meant to be doing.
