@@ -469,4 +469,29 @@ fn an_open_loop_run_of_the_engine_reports_latency_and_says_how_it_was_measured()
         measures.contains("intended send times") && !measures.contains("preloaded"),
         "{measures}"
     );
+    // q2 has no output per bid for the watcher to count: skipped, saying why, and no row.
+    let data = tmp.path().join("data");
+    let out = bench(&[
+        "run",
+        "--quick",
+        "--quiet",
+        "--no-save",
+        "--system",
+        "sluice",
+        "--workload",
+        "q2",
+        "--open-loop-rate",
+        "50000",
+        "--data-dir",
+        arg(&data),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    let rows = String::from_utf8_lossy(&out.stdout);
+    assert!(!rows.contains("\"workload\""), "q2 ran open loop: {rows}");
+    assert!(
+        said.contains("skipped q2")
+            && said.contains("q0 and q1 only")
+            && said.contains("--workload q0 or q1"),
+        "{said}"
+    );
 }
