@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Server, get, post_json, read_all, topic_records, wait_for};
+use support::{Server, job_status, post_json, read_all, topic_records, wait_for};
 
 /// Job `name` reading `cmds` from `start` and sending `main` to topic `out-<name>`.
 fn emit_job(name: &str, start: Value) -> Value {
@@ -25,16 +25,12 @@ fn emits(first: i64, n: i64) -> Vec<Value> {
         .collect()
 }
 
-fn job(s: &Server, name: &str) -> Value {
-    get(&s.url(&format!("/api/v1/jobs/{name}")), None).1
-}
-
 /// Waits until job `name` has read everything and `topic` holds `n` records.
 fn wait_for_outputs(s: &Server, name: &str, topic: &str, n: u64) {
     wait_for(
         &format!("{n} records in {topic}"),
         Duration::from_secs(60),
-        || (job(s, name)["lag"] == 0 && topic_records(s, topic) >= n).then_some(()),
+        || (job_status(s, name)["lag"] == 0 && topic_records(s, topic) >= n).then_some(()),
     );
 }
 
@@ -139,8 +135,8 @@ fn keys_and_event_times_from_fields_rekey_the_stream_and_stamp_the_outputs() {
             "{key}: outputs carry the `ts` field as event time"
         );
     }
-    // One user's records were all counted by one partition of the re-keyed stage.
-    let j = job(&s, "users");
+    // The key field adds a re-keying stage before the operator.
+    let j = job_status(&s, "users");
     assert_eq!(j["stages"].as_array().unwrap().len(), 2, "{j}");
 }
 
@@ -191,7 +187,7 @@ fn late_events_go_to_the_late_output_and_are_counted() {
         ],
         "late records go out unchanged"
     );
-    assert_eq!(job(&s, "w")["late_events"], 2);
+    assert_eq!(job_status(&s, "w")["late_events"], 2);
 }
 
 #[test]
@@ -222,7 +218,7 @@ fn an_idle_partition_closes_windows_only_with_an_idle_timeout() {
     });
     assert_eq!(read_all(&s, "idle-windows")[0].2, json!([1_000, 2_000, 2]));
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(job(&s, "still")["lag"], 0);
+    assert_eq!(job_status(&s, "still")["lag"], 0);
     assert_eq!(
         topic_records(&s, "still-windows"),
         0,
@@ -248,14 +244,14 @@ fn a_stopped_job_reads_nothing_and_resumes_exactly_where_it_stopped() {
 
     let (st, body) = post_json(&s.url("/api/v1/jobs/c/stop"), None, &json!({}));
     assert_eq!(st, 200, "{body}");
-    assert_eq!(job(&s, "c")["state"], "stopped");
+    assert_eq!(job_status(&s, "c")["state"], "stopped");
     support::ingest_json(&s, "cmds", &support::count_commands(500, 500));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(topic_records(&s, "counts"), 500, "a stopped job wrote");
 
     let (st, body) = post_json(&s.url("/api/v1/jobs/c/resume"), None, &json!({}));
     assert_eq!(st, 200, "{body}");
-    assert_eq!(job(&s, "c")["state"], "running");
+    assert_eq!(job_status(&s, "c")["state"], "running");
     wait_for_outputs(&s, "c", "counts", 1_000);
     assert_eq!(topic_records(&s, "counts"), 1_000);
     support::assert_counted_exactly_once(&s, "counts", 1_000);
@@ -279,7 +275,7 @@ fn the_pause_policy_stops_the_job_at_a_failing_record_and_keeps_it_there() {
 
     let paused = |s: &Server| {
         wait_for("the job to pause", Duration::from_secs(30), || {
-            let j = job(s, "p");
+            let j = job_status(s, "p");
             (j["state"] == "paused").then_some(j)
         })
     };

@@ -62,11 +62,6 @@ fn send_or_refused(url: &str, body: &str) -> bool {
     false
 }
 
-/// The job's status.
-fn job(s: &Server) -> Value {
-    get(&s.url("/api/v1/jobs/c"), None).1
-}
-
 #[test]
 fn a_slow_operator_holds_ingest_back_with_retry_later_and_nothing_is_lost() {
     const TOTAL: usize = 20_000;
@@ -97,7 +92,7 @@ fn a_slow_operator_holds_ingest_back_with_retry_later_and_nothing_is_lost() {
                 let shard = &status["shards"][0];
                 max_queued = max_queued.max(shard["queued"].as_u64().unwrap());
                 held_back |= shard["backpressured"] == true;
-                max_lag = max_lag.max(job(&s)["lag"].as_u64().unwrap_or(0));
+                max_lag = max_lag.max(support::job_status(&s, "c")["lag"].as_u64().unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(5));
             }
             (max_queued, max_lag, held_back)
@@ -134,7 +129,7 @@ fn a_slow_operator_holds_ingest_back_with_retry_later_and_nothing_is_lost() {
         "the lag to come back to 0",
         Duration::from_secs(300),
         || {
-            let j = job(&s);
+            let j = support::job_status(&s, "c");
             (j["lag"] == 0 && j["records_in"] == TOTAL as u64).then_some(())
         },
     );
@@ -211,7 +206,7 @@ fn a_shard_that_panics_is_reported_and_its_job_resumes_from_its_checkpoint() {
 
     // The job is running again on both shards and takes more input.
     wait_for("the job to run again", Duration::from_secs(60), || {
-        (job(&s)["state"] == "running").then_some(())
+        (support::job_status(&s, "c")["state"] == "running").then_some(())
     });
     for chunk in support::count_commands(BEFORE, AFTER).chunks(500) {
         support::ingest_json(&s, "cmds", chunk);
@@ -221,7 +216,7 @@ fn a_shard_that_panics_is_reported_and_its_job_resumes_from_its_checkpoint() {
         "every count after the panic",
         Duration::from_secs(120),
         || {
-            let j = job(&s);
+            let j = support::job_status(&s, "c");
             (j["lag"] == 0 && topic_records(&s, "counts") >= total as u64).then_some(())
         },
     );
@@ -302,11 +297,15 @@ fn a_job_caught_in_a_panic_loop_is_paused_instead_of_restored_again() {
             (get(&s.url("/healthz"), None).1["shard_panics"] == panic).then_some(())
         });
         if panic < limit {
-            assert_eq!(job(&s)["state"], "running", "after panic {panic}");
+            assert_eq!(
+                support::job_status(&s, "c")["state"],
+                "running",
+                "after panic {panic}"
+            );
         }
     }
     let j = wait_for("the job to pause", Duration::from_secs(30), || {
-        let j = job(&s);
+        let j = support::job_status(&s, "c");
         (j["state"] == "paused").then_some(j)
     });
     let reason = j["reason"].as_str().unwrap();
@@ -321,7 +320,8 @@ fn a_job_caught_in_a_panic_loop_is_paused_instead_of_restored_again() {
     support::ingest_json(&s, "cmds", &support::count_commands(sent, 100));
     sent += 100;
     wait_for("the counts after resuming", Duration::from_secs(60), || {
-        (job(&s)["lag"] == 0 && topic_records(&s, "counts") >= sent as u64).then_some(())
+        (support::job_status(&s, "c")["lag"] == 0 && topic_records(&s, "counts") >= sent as u64)
+            .then_some(())
     });
     support::assert_counted_exactly_once(&s, "counts", sent);
 }

@@ -176,6 +176,13 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
     }
 }
 
+/// The status of job `name` (`GET /api/v1/jobs/{name}`).
+pub fn job_status(s: &Server, name: &str) -> Value {
+    let (st, body) = get(&s.url(&format!("/api/v1/jobs/{name}")), None);
+    assert_eq!(st, 200, "job {name}: {body}");
+    body
+}
+
 /// Uploads `wasm` as plugin `name@version` through the API.
 pub fn upload_plugin(s: &Server, name: &str, version: &str, wasm: &[u8]) {
     let url = s.url(&format!("/api/v1/plugins?name={name}&version={version}"));
